@@ -1,0 +1,22 @@
+//! Errors of the data generator.
+
+use pipeline_core::CoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatagenError {
+    #[error("invalid {field}: {message}")]
+    InvalidArgument {
+        field: &'static str,
+        message: String,
+    },
+
+    #[error(transparent)]
+    Table(#[from] CoreError),
+
+    #[error("building the {table} table: {source}")]
+    Build {
+        table: &'static str,
+        #[source]
+        source: polars::error::PolarsError,
+    },
+}

@@ -1,0 +1,251 @@
+//! The table contract of `shared/contract.md` as code.
+//!
+//! A [`TableSpec`] names a file and the columns every reader may rely on.
+//! Stages may add columns; they never rename or drop these. Readers check
+//! the listed columns only, so an extra column never breaks a reader.
+
+use polars::prelude::DataType;
+
+/// The logical type of a contract column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    Str,
+    /// Parquet `date32`.
+    Date,
+    F64,
+    I64,
+    U32,
+    /// 0/1 flag, stored as `u8` (a `bool` column is accepted on read).
+    Flag,
+}
+
+impl ColumnType {
+    /// The polars type a writer produces for this column.
+    pub fn dtype(self) -> DataType {
+        match self {
+            ColumnType::Str => DataType::String,
+            ColumnType::Date => DataType::Date,
+            ColumnType::F64 => DataType::Float64,
+            ColumnType::I64 => DataType::Int64,
+            ColumnType::U32 => DataType::UInt32,
+            ColumnType::Flag => DataType::UInt8,
+        }
+    }
+
+    /// Whether a column read from disk with `found` satisfies this type.
+    pub fn accepts(self, found: &DataType) -> bool {
+        match self {
+            ColumnType::Flag => matches!(found, DataType::UInt8 | DataType::Boolean),
+            ColumnType::U32 => {
+                matches!(found, DataType::UInt32 | DataType::UInt64 | DataType::Int64)
+            }
+            ColumnType::I64 => matches!(found, DataType::Int64 | DataType::Int32),
+            other => &other.dtype() == found,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            ColumnType::Str => "a string column",
+            ColumnType::Date => "a date32 column",
+            ColumnType::F64 => "an f64 column",
+            ColumnType::I64 => "an i64 column",
+            ColumnType::U32 => "a u32 column",
+            ColumnType::Flag => "a u8 or bool 0/1 flag column",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ColumnSpec {
+    pub name: &'static str,
+    pub ty: ColumnType,
+    pub nullable: bool,
+}
+
+const fn req(name: &'static str, ty: ColumnType) -> ColumnSpec {
+    ColumnSpec {
+        name,
+        ty,
+        nullable: false,
+    }
+}
+
+const fn opt(name: &'static str, ty: ColumnType) -> ColumnSpec {
+    ColumnSpec {
+        name,
+        ty,
+        nullable: true,
+    }
+}
+
+/// One table of the contract: its file name and the columns it guarantees.
+#[derive(Debug, Clone, Copy)]
+pub struct TableSpec {
+    /// Short name used in messages, e.g. `customers_raw`.
+    pub name: &'static str,
+    /// File name inside the data directory.
+    pub file: &'static str,
+    pub columns: &'static [ColumnSpec],
+}
+
+impl TableSpec {
+    pub fn column(&self, name: &str) -> Option<&ColumnSpec> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    pub fn column_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.columns.iter().map(|c| c.name)
+    }
+}
+
+use ColumnType::{Date, F64, Flag, Str, U32};
+
+pub const CUSTOMERS_RAW: TableSpec = TableSpec {
+    name: "customers_raw",
+    file: "customers_raw.parquet",
+    columns: &[
+        req("record_id", Str),
+        req("first_name", Str),
+        req("last_name", Str),
+        opt("email", Str),
+        opt("phone", Str),
+        opt("date_of_birth", Date),
+        opt("city", Str),
+        opt("province", Str),
+        opt("postal_code", Str),
+        req("registration_date", Date),
+    ],
+};
+
+/// Duplicate kinds of `customers_truth.dup_type`.
+pub const DUP_TYPES: [&str; 6] = [
+    "original",
+    "true_dup",
+    "name_collision",
+    "shared_phone",
+    "shared_email",
+    "id_error",
+];
+
+pub const CUSTOMERS_TRUTH: TableSpec = TableSpec {
+    name: "customers_truth",
+    file: "customers_truth.parquet",
+    columns: &[
+        req("record_id", Str),
+        req("true_customer_id", Str),
+        req("dup_type", Str),
+    ],
+};
+
+pub const OFFERS: TableSpec = TableSpec {
+    name: "offers",
+    file: "offers.parquet",
+    columns: &[
+        req("offer_id", Str),
+        req("offer_name", Str),
+        req("offer_type", Str),
+        req("offer_value", F64),
+        opt("category", Str),
+    ],
+};
+
+pub const TRANSACTIONS: TableSpec = TableSpec {
+    name: "transactions",
+    file: "transactions.parquet",
+    columns: &[
+        req("transaction_id", Str),
+        req("record_id", Str),
+        req("service_id", Str),
+        req("service_name", Str),
+        req("service_category", Str),
+        req("amount", F64),
+        req("location", Str),
+        req("transaction_date", Date),
+    ],
+};
+
+pub const OFFER_INTERACTIONS: TableSpec = TableSpec {
+    name: "offer_interactions",
+    file: "offer_interactions.parquet",
+    columns: &[
+        req("interaction_id", Str),
+        req("record_id", Str),
+        req("offer_id", Str),
+        req("offer_type", Str),
+        req("offer_value", F64),
+        req("sent_date", Date),
+        req("opened", Flag),
+        req("clicked", Flag),
+        req("redeemed", Flag),
+    ],
+};
+
+pub const TRUTH_PROPENSITY: TableSpec = TableSpec {
+    name: "truth_propensity",
+    file: "truth_propensity.parquet",
+    columns: &[
+        req("true_customer_id", Str),
+        req("offer_id", Str),
+        req("propensity", F64),
+    ],
+};
+
+pub const ENTITY_MAP: TableSpec = TableSpec {
+    name: "entity_map",
+    file: "entity_map.parquet",
+    columns: &[
+        req("record_id", Str),
+        req("customer_id", Str),
+        req("cluster_size", U32),
+    ],
+};
+
+pub const MATCH_PAIRS: TableSpec = TableSpec {
+    name: "match_pairs",
+    file: "match_pairs.parquet",
+    columns: &[
+        req("record_id_l", Str),
+        req("record_id_r", Str),
+        req("match_weight", F64),
+        req("match_probability", F64),
+    ],
+};
+
+/// Only the key is fixed; the feature columns are described by the features
+/// stage and by `models/feature_cols.json`.
+pub const CUSTOMER_FEATURES: TableSpec = TableSpec {
+    name: "customer_features",
+    file: "customer_features.parquet",
+    columns: &[req("customer_id", Str)],
+};
+
+pub const CUSTOMER_SEGMENTS: TableSpec = TableSpec {
+    name: "customer_segments",
+    file: "customer_segments.parquet",
+    columns: &[req("customer_id", Str), req("cluster", U32)],
+};
+
+/// Every table of the contract, for documentation and tests.
+pub const ALL_TABLES: [&TableSpec; 10] = [
+    &CUSTOMERS_RAW,
+    &CUSTOMERS_TRUTH,
+    &OFFERS,
+    &TRANSACTIONS,
+    &OFFER_INTERACTIONS,
+    &TRUTH_PROPENSITY,
+    &ENTITY_MAP,
+    &MATCH_PAIRS,
+    &CUSTOMER_FEATURES,
+    &CUSTOMER_SEGMENTS,
+];
+
+/// The tables datagen writes.
+pub const DATAGEN_TABLES: [&TableSpec; 6] = [
+    &CUSTOMERS_RAW,
+    &CUSTOMERS_TRUTH,
+    &OFFERS,
+    &TRANSACTIONS,
+    &OFFER_INTERACTIONS,
+    &TRUTH_PROPENSITY,
+];

@@ -1,0 +1,363 @@
+//! Validated, atomic table I/O.
+//!
+//! Readers check the contract columns of a [`TableSpec`] before anyone
+//! touches the data, so a bad file fails with its path, the column and what
+//! was expected rather than deep inside a stage. Writers never leave a
+//! half-written file: they write `.NAME.tmp-PID` beside the target and
+//! rename it into place only when everything was written.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use polars::io::parquet::write::BatchedWriter;
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::error::{CoreError, Result};
+use crate::schema::TableSpec;
+
+/// A file that appears at its destination only on [`AtomicFile::commit`].
+/// Dropped without commit, it removes its temporary file.
+#[derive(Debug)]
+pub struct AtomicFile {
+    dest: PathBuf,
+    tmp: PathBuf,
+    file: Option<File>,
+    committed: bool,
+}
+
+impl AtomicFile {
+    /// Creates the temporary file beside `dest`, creating parent folders.
+    pub fn create(dest: impl Into<PathBuf>) -> Result<Self> {
+        let dest = dest.into();
+        let dir = dest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| Path::new("."))
+            .to_path_buf();
+        fs::create_dir_all(&dir).map_err(|e| CoreError::io(&dir, e))?;
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "output".to_owned());
+        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        let file = File::create(&tmp).map_err(|e| CoreError::io(&tmp, e))?;
+        Ok(Self {
+            dest,
+            tmp,
+            file: Some(file),
+            committed: false,
+        })
+    }
+
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// The open temporary file.
+    pub fn file(&mut self) -> Result<&mut File> {
+        self.file.as_mut().ok_or_else(|| {
+            CoreError::io(
+                &self.tmp,
+                std::io::Error::other("temporary file already closed"),
+            )
+        })
+    }
+
+    /// A second handle on the temporary file, for writers that take
+    /// ownership of their sink.
+    pub fn handle(&mut self) -> Result<File> {
+        let tmp = self.tmp.clone();
+        self.file()?.try_clone().map_err(|e| CoreError::io(tmp, e))
+    }
+
+    /// Flushes, syncs and renames the file into place.
+    pub fn commit(mut self) -> Result<PathBuf> {
+        if let Some(file) = self.file.take() {
+            file.sync_all().map_err(|e| CoreError::io(&self.tmp, e))?;
+        }
+        fs::rename(&self.tmp, &self.dest).map_err(|e| CoreError::io(&self.dest, e))?;
+        self.committed = true;
+        Ok(self.dest.clone())
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes bytes to `dest` atomically.
+pub fn write_bytes_atomic(dest: impl Into<PathBuf>, bytes: &[u8]) -> Result<PathBuf> {
+    let mut out = AtomicFile::create(dest)?;
+    let tmp = out.tmp.clone();
+    out.file()?
+        .write_all(bytes)
+        .map_err(|e| CoreError::io(tmp, e))?;
+    out.commit()
+}
+
+/// Writes `value` as pretty JSON to `dest` atomically.
+pub fn write_json_atomic<T: Serialize + ?Sized>(
+    dest: impl Into<PathBuf>,
+    value: &T,
+) -> Result<PathBuf> {
+    let dest = dest.into();
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| CoreError::Json {
+        path: dest.clone(),
+        source,
+    })?;
+    bytes.push(b'\n');
+    write_bytes_atomic(dest, &bytes)
+}
+
+/// Checks that `schema` (of the file at `path`) has every contract column of
+/// `spec` with an acceptable type.
+pub fn check_schema(path: &Path, spec: &TableSpec, schema: &Schema) -> Result<()> {
+    for col in spec.columns {
+        let Some(found) = schema.get(col.name) else {
+            return Err(CoreError::MissingColumn {
+                path: path.to_path_buf(),
+                column: col.name.to_owned(),
+                expected: col.ty.describe().to_owned(),
+            });
+        };
+        if !col.ty.accepts(found) {
+            return Err(CoreError::WrongType {
+                path: path.to_path_buf(),
+                column: col.name.to_owned(),
+                expected: col.ty.describe().to_owned(),
+                found: found.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks columns, types, emptiness and nulls of an in-memory table.
+pub fn check_frame(path: &Path, spec: &TableSpec, df: &DataFrame) -> Result<()> {
+    check_schema(path, spec, df.schema())?;
+    if df.height() == 0 {
+        return Err(CoreError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    for col in spec.columns.iter().filter(|c| !c.nullable) {
+        let count = df
+            .column(col.name)
+            .map(|c| c.null_count())
+            .unwrap_or_default();
+        if count > 0 {
+            return Err(CoreError::UnexpectedNulls {
+                path: path.to_path_buf(),
+                column: col.name.to_owned(),
+                count,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The path of `spec`'s file in `dir`.
+pub fn table_path(dir: &Path, spec: &TableSpec) -> PathBuf {
+    dir.join(spec.file)
+}
+
+fn ensure_exists(path: &Path, spec: &TableSpec) -> Result<()> {
+    if path.is_file() {
+        Ok(())
+    } else {
+        Err(CoreError::MissingFile {
+            path: path.to_path_buf(),
+            table: spec.name,
+        })
+    }
+}
+
+fn unreadable(path: &Path) -> impl FnOnce(PolarsError) -> CoreError + '_ {
+    move |source| CoreError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Reads the whole table of `spec` from `dir` and validates it.
+pub fn read_table(dir: &Path, spec: &TableSpec) -> Result<DataFrame> {
+    read_table_file(&table_path(dir, spec), spec)
+}
+
+/// Reads `path` as the table `spec` and validates it.
+pub fn read_table_file(path: &Path, spec: &TableSpec) -> Result<DataFrame> {
+    ensure_exists(path, spec)?;
+    let file = File::open(path).map_err(|e| CoreError::io(path, e))?;
+    let df = ParquetReader::new(file)
+        .finish()
+        .map_err(unreadable(path))?;
+    check_frame(path, spec, &df)?;
+    Ok(df)
+}
+
+/// A lazy scan of the table of `spec` in `dir`, whose schema has been
+/// checked from the file's metadata (no data read yet). Emptiness and nulls
+/// are checked only by [`read_table`]; callers of a scan check what they use.
+pub fn scan_table(dir: &Path, spec: &TableSpec) -> Result<LazyFrame> {
+    let path = table_path(dir, spec);
+    ensure_exists(&path, spec)?;
+    let pl_path = PlRefPath::try_from_path(&path).map_err(unreadable(&path))?;
+    let mut lf =
+        LazyFrame::scan_parquet(pl_path, ScanArgsParquet::default()).map_err(unreadable(&path))?;
+    let schema = lf.collect_schema().map_err(unreadable(&path))?;
+    check_schema(&path, spec, &schema)?;
+    Ok(lf)
+}
+
+fn parquet_writer(file: File) -> ParquetWriter<File> {
+    ParquetWriter::new(file)
+        .with_compression(ParquetCompression::Zstd(None))
+        .with_statistics(StatisticsOptions::default())
+}
+
+/// Where and how a stage writes its tables.
+#[derive(Debug, Clone)]
+pub struct TableSink {
+    pub dir: PathBuf,
+    /// Also write `NAME.csv` beside each Parquet file.
+    pub csv: bool,
+}
+
+impl TableSink {
+    pub fn new(dir: impl Into<PathBuf>, csv: bool) -> Self {
+        Self {
+            dir: dir.into(),
+            csv,
+        }
+    }
+
+    /// Validates `df` against `spec` and writes it (and its CSV twin)
+    /// atomically. Returns the Parquet path.
+    pub fn write(&self, spec: &TableSpec, df: &mut DataFrame) -> Result<PathBuf> {
+        let path = table_path(&self.dir, spec);
+        check_frame(&path, spec, df)?;
+        let mut out = AtomicFile::create(&path)?;
+        parquet_writer(out.handle()?)
+            .finish(df)
+            .map_err(|source| CoreError::Write {
+                path: path.clone(),
+                source,
+            })?;
+        if self.csv {
+            write_csv(&path.with_extension("csv"), df)?;
+        }
+        out.commit()
+    }
+
+    /// A writer that takes the table in batches (row groups), for tables
+    /// too large to hold in memory at once.
+    pub fn batched(&self, spec: &'static TableSpec, schema: &Schema) -> Result<TableWriter> {
+        TableWriter::create(&self.dir, spec, schema, self.csv)
+    }
+}
+
+fn write_csv(path: &Path, df: &mut DataFrame) -> Result<()> {
+    let mut out = AtomicFile::create(path)?;
+    let file = out.handle()?;
+    CsvWriter::new(BufWriter::new(file))
+        .finish(df)
+        .map_err(|source| CoreError::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    out.commit()?;
+    Ok(())
+}
+
+/// Streams a table to Parquet (and optionally CSV) in batches; the files
+/// appear only on [`TableWriter::finish`].
+pub struct TableWriter {
+    spec: &'static TableSpec,
+    path: PathBuf,
+    parquet: (AtomicFile, BatchedWriter<File>),
+    csv: Option<(AtomicFile, BufWriter<File>)>,
+    rows: usize,
+}
+
+impl TableWriter {
+    fn create(dir: &Path, spec: &'static TableSpec, schema: &Schema, csv: bool) -> Result<Self> {
+        let path = table_path(dir, spec);
+        check_schema(&path, spec, schema)?;
+        let mut out = AtomicFile::create(&path)?;
+        let writer = parquet_writer(out.handle()?)
+            .batched(schema)
+            .map_err(|source| CoreError::Write {
+                path: path.clone(),
+                source,
+            })?;
+        let csv = if csv {
+            let mut c = AtomicFile::create(path.with_extension("csv"))?;
+            let f = BufWriter::new(c.handle()?);
+            Some((c, f))
+        } else {
+            None
+        };
+        Ok(Self {
+            spec,
+            path,
+            parquet: (out, writer),
+            csv,
+            rows: 0,
+        })
+    }
+
+    pub fn write(&mut self, df: &mut DataFrame) -> Result<()> {
+        if df.height() == 0 {
+            return Ok(());
+        }
+        let write_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| CoreError::Write { path, source }
+        };
+        self.parquet
+            .1
+            .write_batch(df)
+            .map_err(write_err(&self.path))?;
+        if let Some((file, sink)) = self.csv.as_mut() {
+            CsvWriter::new(sink)
+                .include_header(self.rows == 0)
+                .finish(df)
+                .map_err(write_err(file.dest()))?;
+        }
+        self.rows += df.height();
+        Ok(())
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Closes the files and moves them into place. An empty table is an
+    /// error, as it would be for a reader.
+    pub fn finish(self) -> Result<usize> {
+        if self.rows == 0 {
+            return Err(CoreError::Empty { path: self.path });
+        }
+        let (out, writer) = self.parquet;
+        writer.finish().map_err(|source| CoreError::Write {
+            path: self.path.clone(),
+            source,
+        })?;
+        drop(writer);
+        out.commit()?;
+        if let Some((file, mut sink)) = self.csv {
+            let dest = file.dest().to_path_buf();
+            sink.flush().map_err(|e| CoreError::io(dest, e))?;
+            drop(sink);
+            file.commit()?;
+        }
+        tracing::debug!(table = self.spec.name, rows = self.rows, "written");
+        Ok(self.rows)
+    }
+}

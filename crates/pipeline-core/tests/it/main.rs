@@ -1,0 +1,196 @@
+//! Behaviour of the shared table I/O: validation errors name the file, the
+//! column and what was expected; writers never leave partial files.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use pipeline_core::CoreError;
+use pipeline_core::schema::{OFFERS, TableSpec};
+use pipeline_core::table_io::{TableSink, read_table, scan_table, write_json_atomic};
+use polars::prelude::*;
+
+fn offers_frame() -> DataFrame {
+    DataFrame::new_infer_height(vec![
+        Column::new("offer_id".into(), ["OFF001", "OFF002"]),
+        Column::new("offer_name".into(), ["Free Oil Change", "Tire Credit"]),
+        Column::new("offer_type".into(), ["Free Service", "Credit"]),
+        Column::new("offer_value".into(), [70.0, 40.0]),
+        Column::new("category".into(), [Some("Maintenance"), None]),
+    ])
+    .unwrap()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Writes `df` as the offers file without validation, to fake bad input.
+fn write_raw(dir: &Path, spec: &TableSpec, mut df: DataFrame) {
+    let file = std::fs::File::create(dir.join(spec.file)).unwrap();
+    ParquetWriter::new(file).finish(&mut df).unwrap();
+}
+
+#[test]
+fn round_trip_with_csv_and_no_temporary_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = TableSink::new(dir.path(), true);
+    sink.write(&OFFERS, &mut offers_frame()).unwrap();
+    assert_eq!(files_in(dir.path()), ["offers.csv", "offers.parquet"]);
+    let back = read_table(dir.path(), &OFFERS).unwrap();
+    assert!(back.equals_missing(&offers_frame()));
+    let csv = std::fs::read_to_string(dir.path().join("offers.csv")).unwrap();
+    assert!(
+        csv.starts_with("offer_id,offer_name,offer_type,offer_value,category\n"),
+        "{csv}"
+    );
+    let lazy = scan_table(dir.path(), &OFFERS).unwrap().collect().unwrap();
+    assert_eq!(lazy.height(), 2);
+}
+
+#[test]
+fn a_missing_file_names_the_path_and_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = read_table(dir.path(), &OFFERS).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, CoreError::MissingFile { .. }));
+    assert!(
+        msg.contains("offers.parquet") && msg.contains("`offers` table"),
+        "{msg}"
+    );
+    assert!(scan_table(dir.path(), &OFFERS).is_err());
+}
+
+#[test]
+fn a_missing_column_is_named_with_its_expected_type() {
+    let dir = tempfile::tempdir().unwrap();
+    write_raw(
+        dir.path(),
+        &OFFERS,
+        offers_frame().drop("offer_value").unwrap(),
+    );
+    let msg = read_table(dir.path(), &OFFERS).unwrap_err().to_string();
+    assert!(msg.contains("offers.parquet"), "{msg}");
+    assert!(
+        msg.contains("column `offer_value` is missing (expected an f64 column)"),
+        "{msg}"
+    );
+    let lazy_msg = scan_table(dir.path(), &OFFERS).err().unwrap().to_string();
+    assert_eq!(msg, lazy_msg);
+}
+
+#[test]
+fn a_wrong_type_says_what_was_found_and_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut df = offers_frame();
+    df.replace(
+        "offer_value",
+        Series::new("offer_value".into(), ["70", "40"]).into(),
+    )
+    .unwrap();
+    write_raw(dir.path(), &OFFERS, df);
+    let msg = read_table(dir.path(), &OFFERS).unwrap_err().to_string();
+    assert!(
+        msg.contains("column `offer_value` has type str, expected an f64 column"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn empty_tables_and_nulls_in_required_columns_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_raw(dir.path(), &OFFERS, offers_frame().head(Some(0)));
+    let msg = read_table(dir.path(), &OFFERS).unwrap_err().to_string();
+    assert!(msg.contains("the table is empty"), "{msg}");
+
+    let mut df = offers_frame();
+    df.replace(
+        "offer_id",
+        Series::new("offer_id".into(), [Some("OFF001"), None]).into(),
+    )
+    .unwrap();
+    write_raw(dir.path(), &OFFERS, df);
+    let msg = read_table(dir.path(), &OFFERS).unwrap_err().to_string();
+    assert!(
+        msg.contains("column `offer_id` has 1 null values, expected none"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_parquet_is_reported_as_unreadable() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("offers.parquet"),
+        b"offer_id,offer_name\nOFF001,x\n",
+    )
+    .unwrap();
+    let msg = read_table(dir.path(), &OFFERS).unwrap_err().to_string();
+    assert!(
+        msg.contains("offers.parquet: cannot read as Parquet"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_invalid_frame_is_not_written_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = TableSink::new(dir.path(), true);
+    let mut bad = offers_frame().drop("offer_type").unwrap();
+    assert!(sink.write(&OFFERS, &mut bad).is_err());
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "{:?}",
+        files_in(dir.path())
+    );
+}
+
+#[test]
+fn a_batched_writer_dropped_before_finish_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = TableSink::new(dir.path(), true);
+    let mut df = offers_frame();
+    {
+        let mut w = sink.batched(&OFFERS, df.schema()).unwrap();
+        w.write(&mut df).unwrap();
+        // Dropped here, as when a later batch fails.
+    }
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "{:?}",
+        files_in(dir.path())
+    );
+
+    let mut w = sink.batched(&OFFERS, df.schema()).unwrap();
+    w.write(&mut df).unwrap();
+    w.write(&mut df).unwrap();
+    assert_eq!(w.finish().unwrap(), 4);
+    assert_eq!(read_table(dir.path(), &OFFERS).unwrap().height(), 4);
+    let csv = std::fs::read_to_string(dir.path().join("offers.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5, "one header and four rows: {csv}");
+}
+
+#[test]
+fn an_unwritable_directory_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, b"x").unwrap();
+    let sink = TableSink::new(blocker.join("data"), false);
+    let msg = sink
+        .write(&OFFERS, &mut offers_frame())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("not-a-dir/data"), "{msg}");
+    let msg = write_json_atomic(blocker.join("x.json"), &1)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("not-a-dir"), "{msg}");
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Every test of the project: formatting, lints, the Rust test suites (which
+# start their own redis-server and mlflow processes on loopback), and the
+# Airflow DAG test. Installs what is missing first (scripts/setup.sh is
+# idempotent and quick once everything is there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+bash scripts/setup.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy (release profile, all targets)"
+cargo clippy --release --workspace --all-targets -q -- -D warnings
+echo "== cargo test (release profile)"
+cargo test --release --workspace
+if [[ -x scripts/test_airflow.sh ]]; then
+  echo "== Airflow DAG test"
+  bash scripts/test_airflow.sh
+fi
