@@ -1,0 +1,967 @@
+//! Entity resolution: probabilistic deduplication of customer records.
+//!
+//! `customers_raw` (or any table described by a settings file) goes
+//! through cleaning and integer encoding ([`clean`]), blocking by several
+//! rules whose pairs are united ([`blocking`]), graded field comparisons
+//! ([`compare`]), a Fellegi-Sunter model trained without labels
+//! ([`fellegi_sunter`]), clustering with a chain guard ([`cluster`]), and
+//! ends in `entity_map`, `match_pairs` and `er_report.json` ([`report`]).
+//!
+//! Resolved customer ids are named after the cluster's representative, its
+//! smallest record id: `REC0000042` -> `CUS0000042` with the built-in
+//! settings, `C-<record id>` otherwise. The same input gives the same ids,
+//! and a person keeps their id in the next run as long as that record is
+//! still in their cluster and no smaller record id joins it.
+//!
+//! API boundary: reads and writes happen only in [`run`] and [`explain`];
+//! the modules compute.
+
+pub mod blocking;
+pub mod clean;
+pub mod cluster;
+pub mod compare;
+pub mod error;
+pub mod fellegi_sunter;
+pub mod report;
+pub mod settings;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use pipeline_core::schema::{CUSTOMERS_RAW, CUSTOMERS_TRUTH, ENTITY_MAP, MATCH_PAIRS};
+use pipeline_core::table_io::{self, TableSink};
+use pipeline_core::telemetry::{StageTimer, peak_rss_bytes};
+use polars::prelude::*;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::blocking::{Candidates, unpack};
+use crate::clean::{EncodedField, FxBuild};
+use crate::cluster::Link;
+use crate::compare::{Comparator, Pattern, level_of};
+use crate::error::{ErError, Result};
+use crate::fellegi_sunter::{Model, Scorer, probability};
+use crate::report::{BlockingReport, ChainGuardReport, PhaseTiming, Report, Truth};
+pub use crate::settings::Settings;
+
+/// The model file name, in the model directory (customers) or the output
+/// directory (`--input`).
+pub const MODEL_FILE: &str = "er_model.json";
+pub const REPORT_FILE: &str = "er_report.json";
+
+/// Everything a run needs, parsed once from the command line.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub model_dir: PathBuf,
+    /// Another table (CSV or Parquet) instead of `customers_raw`.
+    pub input: Option<PathBuf>,
+    pub settings: Option<PathBuf>,
+    /// Where `--input` runs write; defaults to the input's folder.
+    pub output_dir: Option<PathBuf>,
+    pub csv: bool,
+    pub seed: u64,
+    /// Train even when a saved model fits the settings.
+    pub retrain: bool,
+    /// Overrides the settings' match threshold.
+    pub threshold: Option<f64>,
+}
+
+impl Config {
+    /// A config resolving `customers_raw` of `data_dir`.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>, model_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            model_dir: model_dir.into(),
+            input: None,
+            settings: None,
+            output_dir: None,
+            csv: false,
+            seed: 42,
+            retrain: false,
+            threshold: None,
+        }
+    }
+
+    fn input_path(&self) -> PathBuf {
+        self.input
+            .clone()
+            .unwrap_or_else(|| table_io::table_path(&self.data_dir, &CUSTOMERS_RAW))
+    }
+
+    fn output_dir(&self) -> PathBuf {
+        match (&self.input, &self.output_dir) {
+            (_, Some(dir)) => dir.clone(),
+            (None, None) => self.data_dir.clone(),
+            (Some(input), None) => input
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+        }
+    }
+
+    fn model_path(&self) -> PathBuf {
+        match self.input {
+            None => self.model_dir.join(MODEL_FILE),
+            Some(_) => self.output_dir().join(MODEL_FILE),
+        }
+    }
+}
+
+/// The loaded, validated and encoded input.
+struct Prepared {
+    settings: Settings,
+    input: PathBuf,
+    frame: DataFrame,
+    fields: Vec<EncodedField>,
+    truth: Option<Truth>,
+}
+
+impl Prepared {
+    fn ids(&self) -> Result<Vec<&str>> {
+        let path = &self.input;
+        let column = self.settings.id_column.as_str();
+        let ids = id_column(&self.frame, path, column)?;
+        Ok(ids.iter().map(|v| v.unwrap_or_default()).collect())
+    }
+}
+
+fn id_column<'a>(frame: &'a DataFrame, path: &Path, column: &str) -> Result<&'a StringChunked> {
+    let col = frame.column(column).map_err(|_| ErError::MissingColumn {
+        path: path.to_path_buf(),
+        column: column.to_owned(),
+        field: "id_column".to_owned(),
+        present: present_columns(frame),
+    })?;
+    col.str().map_err(|_| ErError::WrongType {
+        path: path.to_path_buf(),
+        column: column.to_owned(),
+        field: "id_column".to_owned(),
+        found: col.dtype().to_string(),
+        expected: "a string column".to_owned(),
+    })
+}
+
+fn present_columns(frame: &DataFrame) -> String {
+    frame
+        .get_column_names()
+        .iter()
+        .map(|c| c.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn load_settings(config: &Config) -> Result<Settings> {
+    let mut settings = match &config.settings {
+        Some(path) => Settings::from_file(path)?,
+        None => Settings::customers()?,
+    };
+    if let Some(t) = config.threshold {
+        if !(0.0 < t && t < 1.0) {
+            return Err(ErError::InvalidSettings {
+                origin: "--threshold".into(),
+                message: format!("expected a probability strictly between 0 and 1, got {t}"),
+            });
+        }
+        settings.match_threshold = t;
+    }
+    Ok(settings)
+}
+
+fn read_input(path: &Path, settings: &Settings) -> Result<DataFrame> {
+    if !path.is_file() {
+        return Err(pipeline_core::CoreError::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "input file not found"),
+        )
+        .into());
+    }
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let read_err = |what| {
+        let path = path.to_path_buf();
+        move |source| ErError::Read { path, what, source }
+    };
+    let mut frame = match ext.as_str() {
+        "csv" => {
+            // Every column as text: postcodes and ids keep their zeros.
+            let separator = settings.csv_separator as u8;
+            CsvReadOptions::default()
+                .with_has_header(true)
+                .with_infer_schema_length(Some(0))
+                .with_raise_if_empty(false)
+                .map_parse_options(|o| o.with_separator(separator))
+                .try_into_reader_with_file_path(Some(path.to_path_buf()))
+                .and_then(|r| r.finish())
+                .map_err(read_err("CSV"))?
+        }
+        "parquet" | "pq" => {
+            let file = File::open(path).map_err(|e| pipeline_core::CoreError::io(path, e))?;
+            ParquetReader::new(file)
+                .finish()
+                .map_err(read_err("Parquet"))?
+        }
+        _ => {
+            return Err(ErError::UnsupportedFormat {
+                path: path.to_path_buf(),
+            });
+        }
+    };
+    // ", "-separated files (FEBRL) have padded headers.
+    let names: Vec<PlSmallStr> = frame
+        .get_column_names()
+        .iter()
+        .map(|c| PlSmallStr::from(c.trim()))
+        .collect();
+    frame
+        .set_column_names(&names)
+        .map_err(read_err("column names"))?;
+    Ok(frame)
+}
+
+/// Checks the settings' columns against the table and encodes every field.
+fn encode_fields(frame: &DataFrame, path: &Path, settings: &Settings) -> Result<Vec<EncodedField>> {
+    let n = frame.height();
+    let columns: Vec<StringChunked> = settings
+        .fields
+        .iter()
+        .map(|field| {
+            let name = field.column();
+            let col = frame.column(name).map_err(|_| ErError::MissingColumn {
+                path: path.to_path_buf(),
+                column: name.to_owned(),
+                field: field.name.clone(),
+                present: present_columns(frame),
+            })?;
+            let dtype = col.dtype();
+            let accepted = dtype == &DataType::String
+                || dtype.is_integer()
+                || (field.kind == crate::settings::FieldKind::Date && dtype == &DataType::Date);
+            if !accepted {
+                return Err(ErError::WrongType {
+                    path: path.to_path_buf(),
+                    column: name.to_owned(),
+                    field: field.name.clone(),
+                    found: dtype.to_string(),
+                    expected: if field.kind == crate::settings::FieldKind::Date {
+                        "a date32, string or integer column".to_owned()
+                    } else {
+                        "a string or integer column".to_owned()
+                    },
+                });
+            }
+            let as_text = col
+                .cast(&DataType::String)
+                .map_err(|source| ErError::Read {
+                    path: path.to_path_buf(),
+                    what: "a column as text",
+                    source,
+                })?;
+            Ok(as_text
+                .str()
+                .map(|s| s.rechunk().into_owned())
+                .map_err(|source| ErError::Read {
+                    path: path.to_path_buf(),
+                    what: "a column as text",
+                    source,
+                })?)
+        })
+        .collect::<Result<_>>()?;
+    Ok(settings
+        .fields
+        .par_iter()
+        .zip(columns.par_iter())
+        .map(|(field, column)| clean::encode_field(field.kind, column.iter(), n))
+        .collect())
+}
+
+fn check_ids(frame: &DataFrame, path: &Path, column: &str) -> Result<()> {
+    let ids = id_column(frame, path, column)?;
+    if ids.null_count() > 0 {
+        return Err(ErError::NullIds {
+            path: path.to_path_buf(),
+            column: column.to_owned(),
+            count: ids.null_count(),
+        });
+    }
+    let mut sorted: Vec<&str> = ids.iter().flatten().collect();
+    sorted.par_sort_unstable();
+    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        return Err(ErError::DuplicateId {
+            path: path.to_path_buf(),
+            column: column.to_owned(),
+            id: w[0].to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn load_truth(
+    config: &Config,
+    settings: &Settings,
+    frame: &DataFrame,
+    ids: &[&str],
+) -> Result<Option<Truth>> {
+    if config.input.is_none() {
+        let path = table_io::table_path(&config.data_dir, &CUSTOMERS_TRUTH);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let truth = table_io::read_table(&config.data_dir, &CUSTOMERS_TRUTH)?;
+        let index: HashMap<&str, usize, FxBuild> =
+            ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        fn str_col<'f>(frame: &'f DataFrame, path: &Path, name: &str) -> Result<&'f StringChunked> {
+            frame
+                .column(name)
+                .and_then(|c| c.str())
+                .map_err(|source| ErError::Read {
+                    path: path.to_path_buf(),
+                    what: "the truth table",
+                    source,
+                })
+        }
+        let (rec, person, kind) = (
+            str_col(&truth, &path, "record_id")?,
+            str_col(&truth, &path, "true_customer_id")?,
+            str_col(&truth, &path, "dup_type")?,
+        );
+        let mut entity = vec![u32::MAX; ids.len()];
+        let mut kinds = vec![0u8; ids.len()];
+        let mut people: HashMap<&str, u32, FxBuild> = HashMap::default();
+        let kind_names: Vec<String> = pipeline_core::schema::DUP_TYPES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        for ((r, p), k) in rec.iter().zip(person.iter()).zip(kind.iter()) {
+            let (Some(r), Some(p), Some(k)) = (r, p, k) else {
+                continue;
+            };
+            let Some(&i) = index.get(r) else { continue };
+            let next = people.len() as u32;
+            entity[i] = *people.entry(p).or_insert(next);
+            kinds[i] = kind_names.iter().position(|x| x == k).unwrap_or(0) as u8;
+        }
+        // Records the truth does not know are their own people.
+        let mut next = people.len() as u32;
+        for e in entity.iter_mut().filter(|e| **e == u32::MAX) {
+            *e = next;
+            next += 1;
+        }
+        return Ok(Some(Truth {
+            entity,
+            kind: Some(kinds),
+            kind_names,
+        }));
+    }
+    let Some(spec) = &settings.truth else {
+        return Ok(None);
+    };
+    let keys: Vec<String> = if let Some(column) = &spec.column {
+        let path = config.input_path();
+        let col = frame.column(column).map_err(|_| ErError::MissingColumn {
+            path: path.clone(),
+            column: column.clone(),
+            field: "truth.column".into(),
+            present: present_columns(frame),
+        })?;
+        let text = col
+            .cast(&DataType::String)
+            .map_err(|source| ErError::Read {
+                path: path.clone(),
+                what: "the truth column",
+                source,
+            })?;
+        let text = text.str().map_err(|source| ErError::Read {
+            path,
+            what: "the truth column",
+            source,
+        })?;
+        text.iter()
+            .enumerate()
+            .map(|(i, v)| v.map_or_else(|| format!("\u{0}{i}"), str::to_owned))
+            .collect()
+    } else if !spec.id_markers.is_empty() {
+        ids.iter()
+            .map(|id| {
+                let cut = spec
+                    .id_markers
+                    .iter()
+                    .filter_map(|m| id.find(m.as_str()))
+                    .min()
+                    .unwrap_or(id.len());
+                id[..cut].to_owned()
+            })
+            .collect()
+    } else {
+        return Ok(None);
+    };
+    let mut people: HashMap<&str, u32, FxBuild> = HashMap::default();
+    let entity = keys
+        .iter()
+        .map(|k| {
+            let next = people.len() as u32;
+            *people.entry(k.as_str()).or_insert(next)
+        })
+        .collect();
+    Ok(Some(Truth {
+        entity,
+        kind: None,
+        kind_names: Vec::new(),
+    }))
+}
+
+fn prepare(config: &Config, timings: &mut Vec<PhaseTiming>) -> Result<Prepared> {
+    let settings = load_settings(config)?;
+    let started = Instant::now();
+    let input = config.input_path();
+    let frame = match &config.input {
+        None => table_io::read_table(&config.data_dir, &CUSTOMERS_RAW)?,
+        Some(path) => read_input(path, &settings)?,
+    };
+    if frame.height() == 0 {
+        return Err(ErError::Empty { path: input });
+    }
+    check_ids(&frame, &input, &settings.id_column)?;
+    timings.push(PhaseTiming {
+        phase: "read",
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    let started = Instant::now();
+    let fields = encode_fields(&frame, &input, &settings)?;
+    timings.push(PhaseTiming {
+        phase: "clean",
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    let mut prepared = Prepared {
+        settings,
+        input,
+        frame,
+        fields,
+        truth: None,
+    };
+    let truth = {
+        let ids = prepared.ids()?;
+        load_truth(config, &prepared.settings, &prepared.frame, &ids)?
+    };
+    prepared.truth = truth;
+    Ok(prepared)
+}
+
+fn block(prepared: &Prepared) -> Result<Candidates> {
+    let rules = blocking_rules(prepared)?;
+    Ok(blocking::candidate_pairs(
+        &prepared.fields,
+        &rules,
+        prepared.settings.max_block_size,
+        prepared.settings.window,
+    ))
+}
+
+/// The blocking rules of the settings, their keys resolved to fields.
+fn blocking_rules(prepared: &Prepared) -> Result<Vec<(String, Vec<settings::KeyPart>)>> {
+    let resolved =
+        prepared
+            .settings
+            .resolved_blocking()
+            .map_err(|message| ErError::InvalidSettings {
+                origin: prepared.input.display().to_string(),
+                message,
+            })?;
+    let rules: Vec<(String, Vec<settings::KeyPart>)> = prepared
+        .settings
+        .blocking
+        .iter()
+        .map(|r| r.name.clone())
+        .zip(resolved)
+        .collect();
+    Ok(rules)
+}
+
+/// A saved model that fits the settings, if any.
+fn saved_model(path: &Path, settings: &Settings) -> Result<Option<Model>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let model: Model =
+        pipeline_core::artifacts::read_json(path).map_err(|e| ErError::BadModel {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    if model.fingerprint != settings.model_fingerprint() {
+        tracing::warn!(path = %path.display(), "saved model was trained with other settings; retraining");
+        return Ok(None);
+    }
+    Ok(Some(model))
+}
+
+fn count_patterns(patterns: &[Pattern]) -> HashMap<Pattern, u64, FxBuild> {
+    patterns
+        .par_iter()
+        .fold(HashMap::<Pattern, u64, FxBuild>::default, |mut acc, &p| {
+            *acc.entry(p).or_insert(0) += 1;
+            acc
+        })
+        .reduce(HashMap::default, |mut a, b| {
+            for (k, v) in b {
+                *a.entry(k).or_insert(0) += v;
+            }
+            a
+        })
+}
+
+/// Resolves the input of `config` and writes `entity_map`, `match_pairs`,
+/// the model and `er_report.json`. Nothing is written unless every step
+/// before succeeded.
+pub fn run(config: &Config) -> anyhow::Result<Report> {
+    let timer = StageTimer::start("entity-resolution");
+    let mut timings = Vec::new();
+    let prepared = prepare(config, &mut timings)
+        .with_context(|| format!("resolving {}", config.input_path().display()))?;
+    let settings = &prepared.settings;
+    let n = prepared.frame.height();
+    tracing::info!(
+        records = n,
+        fields = settings.fields.len(),
+        "input cleaned and encoded"
+    );
+
+    let started = Instant::now();
+    let candidates = block(&prepared)?;
+    let n_pairs = candidates.pairs.len();
+    timings.push(PhaseTiming {
+        phase: "block",
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    tracing::info!(candidate_pairs = n_pairs, "blocked");
+
+    let started = Instant::now();
+    let comparator = Comparator::new(&prepared.fields, &settings.fields);
+    let patterns: Vec<Pattern> = candidates
+        .pairs
+        .par_iter()
+        .map(|&p| {
+            let (a, b) = unpack(p);
+            comparator.pattern(a, b)
+        })
+        .collect();
+    let compare_seconds = started.elapsed().as_secs_f64();
+    timings.push(PhaseTiming {
+        phase: "compare",
+        seconds: compare_seconds,
+    });
+
+    let started = Instant::now();
+    let model_path = config.model_path();
+    let reused = if config.retrain {
+        None
+    } else {
+        saved_model(&model_path, settings)?
+    };
+    let model_reused = reused.is_some();
+    let model = match reused {
+        Some(m) => m,
+        None => {
+            let counts = count_patterns(&patterns);
+            fellegi_sunter::train(&comparator, settings, &counts, n, n_pairs, config.seed)
+        }
+    };
+    timings.push(PhaseTiming {
+        phase: "train",
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    tracing::info!(
+        lambda = model.lambda,
+        iterations = model.em_iterations,
+        reused = model_reused,
+        "model ready"
+    );
+
+    let started = Instant::now();
+    let scorer = Scorer::new(&model, &prepared.fields);
+    let threshold_weight = (settings.match_threshold / (1.0 - settings.match_threshold)).log2();
+    let links: Vec<Link> = candidates
+        .pairs
+        .par_iter()
+        .zip(patterns.par_iter())
+        .filter_map(|(&p, &pattern)| {
+            let (a, b) = unpack(p);
+            let w = scorer.weight(&prepared.fields, pattern, a);
+            (w >= threshold_weight).then_some(Link {
+                a: a as u32,
+                b: b as u32,
+                weight: w as f32,
+            })
+        })
+        .collect();
+    timings.push(PhaseTiming {
+        phase: "score",
+        seconds: started.elapsed().as_secs_f64(),
+    });
+
+    let started = Instant::now();
+    let plain = cluster::connected_components(n, &links);
+    let (clustering, guard_stats) =
+        cluster::guarded_components(n, &links, &settings.chain_guard, &plain);
+    let ids = prepared.ids()?;
+    let customer_ids = name_clusters(&clustering.cluster_of, clustering.clusters, &ids, settings);
+    let mut sizes = vec![0u32; clustering.clusters];
+    for &c in &clustering.cluster_of {
+        sizes[c as usize] += 1;
+    }
+    timings.push(PhaseTiming {
+        phase: "cluster",
+        seconds: started.elapsed().as_secs_f64(),
+    });
+
+    let started = Instant::now();
+    let (pc, pc_findable) = match &prepared.truth {
+        Some(t) => {
+            let (a, b) = t.pair_completeness(&candidates.pairs);
+            (Some(a), Some(b))
+        }
+        None => (None, None),
+    };
+    let quality = prepared
+        .truth
+        .as_ref()
+        .map(|t| report::evaluate(&clustering.cluster_of, t));
+    let quality_without_guard = match (&prepared.truth, guard_stats.links_cut) {
+        (Some(t), cut) if cut > 0 => Some(report::evaluate(&plain.cluster_of, t)),
+        (Some(_), _) => quality.clone(),
+        _ => None,
+    };
+    timings.push(PhaseTiming {
+        phase: "evaluate",
+        seconds: started.elapsed().as_secs_f64(),
+    });
+
+    // Writing: everything above succeeded.
+    let started = Instant::now();
+    let output_dir = config.output_dir();
+    let sink = TableSink::new(&output_dir, config.csv);
+    let mut entity_map = entity_map_frame(&ids, &customer_ids, &clustering.cluster_of, &sizes)?;
+    sink.write(&ENTITY_MAP, &mut entity_map)
+        .with_context(|| format!("writing {}", output_dir.join(ENTITY_MAP.file).display()))?;
+    let mut pairs = match_pairs_frame(&links, &ids, &comparator, settings)?;
+    sink.write(&MATCH_PAIRS, &mut pairs)
+        .or_else(|e| match e {
+            // No linked pair at all is a valid result: write the empty table.
+            pipeline_core::CoreError::Empty { .. } => write_empty(&output_dir, &mut pairs),
+            other => Err(other),
+        })
+        .with_context(|| format!("writing {}", output_dir.join(MATCH_PAIRS.file).display()))?;
+    if !model_reused {
+        table_io::write_json_atomic(&model_path, &model)
+            .with_context(|| format!("writing {}", model_path.display()))?;
+    }
+    timings.push(PhaseTiming {
+        phase: "write",
+        seconds: started.elapsed().as_secs_f64(),
+    });
+
+    let total = timer.elapsed().as_secs_f64();
+    let all_pairs = n as f64 * (n as f64 - 1.0) / 2.0;
+    let report = Report {
+        input: prepared.input.display().to_string(),
+        output_dir: output_dir.display().to_string(),
+        records: n,
+        fields: settings.fields.iter().map(|f| f.name.clone()).collect(),
+        blocking: BlockingReport {
+            rules: candidates.rules.clone(),
+            candidate_pairs: n_pairs as u64,
+            all_pairs,
+            reduction_ratio: if all_pairs > 0.0 {
+                1.0 - n_pairs as f64 / all_pairs
+            } else {
+                1.0
+            },
+            pairs_completeness: pc,
+            pairs_completeness_findable: pc_findable,
+        },
+        model_path: model_path.display().to_string(),
+        model_reused,
+        model,
+        match_threshold: settings.match_threshold,
+        linked_pairs: links.len() as u64,
+        clusters: clustering.clusters,
+        multi_record_clusters: sizes.iter().filter(|&&s| s > 1).count(),
+        largest_cluster: sizes.iter().copied().max().unwrap_or(0) as usize,
+        chain_guard: ChainGuardReport {
+            enabled: settings.chain_guard.enabled,
+            max_weight: settings.chain_guard.max_weight,
+            min_side: settings.chain_guard.min_side,
+            stats: guard_stats,
+            clusters_without_guard: plain.clusters,
+            quality_without_guard,
+        },
+        quality,
+        timings,
+        total_seconds: total,
+        records_per_second: n as f64 / total.max(1e-9),
+        pairs_compared_per_second: n_pairs as f64 / compare_seconds.max(1e-9),
+        peak_rss_bytes: peak_rss_bytes(),
+    };
+    let report_path = output_dir.join(REPORT_FILE);
+    table_io::write_json_atomic(&report_path, &report)
+        .with_context(|| format!("writing {}", report_path.display()))?;
+    timer.finish(
+        n as u64,
+        clustering.clusters as u64,
+        format!("{} candidate pairs, {} linked", n_pairs, links.len()),
+    );
+    Ok(report)
+}
+
+fn write_empty(dir: &Path, frame: &mut DataFrame) -> pipeline_core::Result<PathBuf> {
+    let path = table_io::table_path(dir, &MATCH_PAIRS);
+    let mut out = table_io::AtomicFile::create(&path)?;
+    ParquetWriter::new(out.handle()?)
+        .finish(frame)
+        .map_err(|source| pipeline_core::CoreError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    out.commit()
+}
+
+/// Customer id of every cluster from its smallest record id.
+fn name_clusters(
+    cluster_of: &[u32],
+    clusters: usize,
+    ids: &[&str],
+    settings: &Settings,
+) -> Vec<String> {
+    let mut representative: Vec<Option<&str>> = vec![None; clusters];
+    for (r, &c) in cluster_of.iter().enumerate() {
+        let slot = &mut representative[c as usize];
+        if slot.is_none_or(|cur| ids[r] < cur) {
+            *slot = Some(ids[r]);
+        }
+    }
+    representative
+        .into_iter()
+        .map(|rep| customer_id(rep.unwrap_or_default(), settings))
+        .collect()
+}
+
+/// The resolved customer id named by representative record `id`.
+pub fn customer_id(id: &str, settings: &Settings) -> String {
+    let style = &settings.customer_id;
+    if style.digits_only {
+        let digits: String = id.chars().filter(char::is_ascii_digit).collect();
+        if !digits.is_empty() {
+            return format!("{}{digits}", style.prefix);
+        }
+    }
+    format!("{}{id}", style.prefix)
+}
+
+fn build_err(table: &'static str) -> impl Fn(PolarsError) -> ErError {
+    move |source| ErError::Build { table, source }
+}
+
+fn entity_map_frame(
+    ids: &[&str],
+    customer_ids: &[String],
+    cluster_of: &[u32],
+    sizes: &[u32],
+) -> Result<DataFrame> {
+    let customer: Vec<&str> = cluster_of
+        .iter()
+        .map(|&c| customer_ids[c as usize].as_str())
+        .collect();
+    let size: Vec<u32> = cluster_of.iter().map(|&c| sizes[c as usize]).collect();
+    DataFrame::new_infer_height(vec![
+        Column::new("record_id".into(), ids),
+        Column::new("customer_id".into(), customer),
+        Column::new("cluster_size".into(), size),
+    ])
+    .map_err(build_err("entity_map"))
+}
+
+fn match_pairs_frame(
+    links: &[Link],
+    ids: &[&str],
+    comparator: &Comparator<'_>,
+    settings: &Settings,
+) -> Result<DataFrame> {
+    let left: Vec<&str> = links.iter().map(|l| ids[l.a as usize]).collect();
+    let right: Vec<&str> = links.iter().map(|l| ids[l.b as usize]).collect();
+    let weight: Vec<f64> = links.iter().map(|l| f64::from(l.weight)).collect();
+    let prob: Vec<f64> = weight.iter().map(|&w| probability(w)).collect();
+    let mut columns = vec![
+        Column::new("record_id_l".into(), left),
+        Column::new("record_id_r".into(), right),
+        Column::new("match_weight".into(), weight),
+        Column::new("match_probability".into(), prob),
+    ];
+    let patterns: Vec<Pattern> = links
+        .par_iter()
+        .map(|l| comparator.pattern(l.a as usize, l.b as usize))
+        .collect();
+    for (f, field) in settings.fields.iter().enumerate() {
+        // The comparison level per field, -1 when a value is missing.
+        let levels: Vec<i8> = patterns
+            .iter()
+            .map(|&p| level_of(p, f).map_or(-1, |l| l as i8))
+            .collect();
+        columns.push(Column::new(format!("gamma_{}", field.name).into(), levels));
+    }
+    DataFrame::new_infer_height(columns).map_err(build_err("match_pairs"))
+}
+
+/// One field's part of a pair's match weight.
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldExplanation {
+    pub field: String,
+    pub value_l: Option<String>,
+    pub value_r: Option<String>,
+    pub level: Option<String>,
+    pub m: Option<f64>,
+    pub u: Option<f64>,
+    /// log2(m / u), 0 when a value is missing.
+    pub weight: f64,
+    /// Term-frequency adjustment of exact agreement.
+    pub tf_adjustment: f64,
+    pub cumulative: f64,
+}
+
+/// The match weight of one pair, field by field (Splink's waterfall).
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    pub record_l: String,
+    pub record_r: String,
+    pub prior_weight: f64,
+    pub fields: Vec<FieldExplanation>,
+    pub match_weight: f64,
+    pub match_probability: f64,
+    pub threshold: f64,
+    pub linked: bool,
+}
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "match weight of {} and {}", self.record_l, self.record_r)?;
+        writeln!(
+            f,
+            "  {:<16} {:<22} {:<22} {:<20} {:>9} {:>9} {:>8} {:>7} {:>9}",
+            "field", "left", "right", "level", "m", "u", "weight", "tf", "total"
+        )?;
+        writeln!(
+            f,
+            "  {:<16} {:<22} {:<22} {:<20} {:>9} {:>9} {:>8.2} {:>7} {:>9.2}",
+            "prior", "", "", "", "", "", self.prior_weight, "", self.prior_weight
+        )?;
+        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(missing)".into());
+        let num = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |x| format!("{x:.5}"));
+        for e in &self.fields {
+            writeln!(
+                f,
+                "  {:<16} {:<22} {:<22} {:<20} {:>9} {:>9} {:>8.2} {:>7.2} {:>9.2}",
+                e.field,
+                show(&e.value_l),
+                show(&e.value_r),
+                e.level.clone().unwrap_or_else(|| "null".into()),
+                num(e.m),
+                num(e.u),
+                e.weight,
+                e.tf_adjustment,
+                e.cumulative
+            )?;
+        }
+        writeln!(
+            f,
+            "  match weight {:.3}, probability {:.6} ({} at threshold {})",
+            self.match_weight,
+            self.match_probability,
+            if self.linked { "linked" } else { "not linked" },
+            self.threshold
+        )
+    }
+}
+
+/// Explains the match weight of records `record_l` and `record_r` with the
+/// saved model (trained first when there is none that fits).
+pub fn explain(config: &Config, record_l: &str, record_r: &str) -> anyhow::Result<Explanation> {
+    let mut timings = Vec::new();
+    let prepared = prepare(config, &mut timings)
+        .with_context(|| format!("reading {}", config.input_path().display()))?;
+    let settings = &prepared.settings;
+    let ids = prepared.ids()?;
+    let find = |id: &str| {
+        ids.iter()
+            .position(|x| *x == id)
+            .ok_or_else(|| ErError::UnknownRecord {
+                path: prepared.input.clone(),
+                id: id.to_owned(),
+            })
+    };
+    let (a, b) = (find(record_l)?, find(record_r)?);
+    let comparator = Comparator::new(&prepared.fields, &settings.fields);
+    let model_path = config.model_path();
+    let model = match if config.retrain {
+        None
+    } else {
+        saved_model(&model_path, settings)?
+    } {
+        Some(m) => m,
+        None => {
+            tracing::info!("no saved model fits the settings: training one");
+            let candidates = block(&prepared)?;
+            let patterns: Vec<Pattern> = candidates
+                .pairs
+                .par_iter()
+                .map(|&p| {
+                    let (x, y) = unpack(p);
+                    comparator.pattern(x, y)
+                })
+                .collect();
+            let counts = count_patterns(&patterns);
+            fellegi_sunter::train(
+                &comparator,
+                settings,
+                &counts,
+                ids.len(),
+                patterns.len(),
+                config.seed,
+            )
+        }
+    };
+    let scorer = Scorer::new(&model, &prepared.fields);
+    let mut cumulative = scorer.prior();
+    let mut fields = Vec::new();
+    for (f, fm) in model.fields.iter().enumerate() {
+        let level = comparator.level(f, a, b);
+        let (weight, tf) = level.map_or((0.0, 0.0), |l| {
+            scorer.field_weight(&prepared.fields, f, l, a)
+        });
+        cumulative += weight + tf;
+        fields.push(FieldExplanation {
+            field: fm.name.clone(),
+            value_l: prepared.fields[f].value(a).map(str::to_owned),
+            value_r: prepared.fields[f].value(b).map(str::to_owned),
+            level: level.map(|l| fm.levels[l].clone()),
+            m: level.map(|l| fm.m[l]),
+            u: level.map(|l| fm.u[l]),
+            weight,
+            tf_adjustment: tf,
+            cumulative,
+        });
+    }
+    Ok(Explanation {
+        record_l: record_l.to_owned(),
+        record_r: record_r.to_owned(),
+        prior_weight: scorer.prior(),
+        fields,
+        match_weight: cumulative,
+        match_probability: probability(cumulative),
+        threshold: settings.match_threshold,
+        linked: probability(cumulative) >= settings.match_threshold,
+    })
+}
