@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 SIZES="${SIZES:-100000 1000000}"
 OUT="${BENCH_DIR:-$HOME/.cache/offers-recsys/bench-data}"
-cargo build --release -q -p datagen
+cargo build --release -q --workspace --all-targets
 bin="$CARGO_TARGET_DIR/release/datagen"
 
 # target seconds and GB per size (from issue #2); numpy reference at 1M

@@ -14,7 +14,7 @@ CACHE="${BENCH_DATA_DIR:-$HOME/.cache/offers-recsys/bench-data}"
 SIZES=("$@")
 [ ${#SIZES[@]} -eq 0 ] && SIZES=(100000 1000000)
 
-cargo build --release -q -p datagen -p entity-resolution
+cargo build --release -q --workspace --all-targets
 BIN="$CARGO_TARGET_DIR/release"
 
 rows=()

@@ -440,7 +440,8 @@ pub fn generate_chunk(plan: &ChunkPlan, index: usize, base: Range<u64>) -> RawCh
     let in_truth_sample = (0..people.len())
         .map(|pi| {
             plan.truth_stride <= 1
-                || mix(plan.seed ^ mix(index as u64) ^ (pi as u64)) % plan.truth_stride == 0
+                || mix(plan.seed ^ mix(index as u64) ^ (pi as u64))
+                    .is_multiple_of(plan.truth_stride)
         })
         .collect();
     RawChunk {

@@ -263,14 +263,14 @@ fn encode_fields(frame: &DataFrame, path: &Path, settings: &Settings) -> Result<
                     what: "a column as text",
                     source,
                 })?;
-            Ok(as_text
+            as_text
                 .str()
                 .map(|s| s.rechunk().into_owned())
                 .map_err(|source| ErError::Read {
                     path: path.to_path_buf(),
                     what: "a column as text",
                     source,
-                })?)
+                })
         })
         .collect::<Result<_>>()?;
     Ok(settings
@@ -348,10 +348,13 @@ fn load_truth(
             kinds[i] = kind_names.iter().position(|x| x == k).unwrap_or(0) as u8;
         }
         // Records the truth does not know are their own people.
-        let mut next = people.len() as u32;
-        for e in entity.iter_mut().filter(|e| **e == u32::MAX) {
+        let first_unknown = people.len() as u32;
+        for (e, next) in entity
+            .iter_mut()
+            .filter(|e| **e == u32::MAX)
+            .zip(first_unknown..)
+        {
             *e = next;
-            next += 1;
         }
         return Ok(Some(Truth {
             entity,

@@ -122,10 +122,10 @@ pub fn evaluate(cluster_of: &[u32], truth: &Truth) -> Quality {
     let mut joint: HashMap<u64, u64, FxBuild> = HashMap::default();
     let mut cluster_size: HashMap<u32, u64, FxBuild> = HashMap::default();
     let mut entity_size: HashMap<u32, u64, FxBuild> = HashMap::default();
-    for r in 0..n {
+    for (r, (&cluster, &entity)) in cluster_of.iter().zip(&truth.entity).enumerate() {
         *joint.entry(key(r)).or_insert(0) += 1;
-        *cluster_size.entry(cluster_of[r]).or_insert(0) += 1;
-        *entity_size.entry(truth.entity[r]).or_insert(0) += 1;
+        *cluster_size.entry(cluster).or_insert(0) += 1;
+        *entity_size.entry(entity).or_insert(0) += 1;
     }
     let pairs = |s: u64| s * s.saturating_sub(1) / 2;
     let correct: u64 = joint.values().map(|&s| pairs(s)).sum();
