@@ -1,0 +1,88 @@
+//! Errors of the feature store. [`StoreError::is_unavailable`] tells the
+//! transient failures (`serve` answers 503) from the permanent ones.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Redis did not answer in time, refused the connection, or the
+    /// connection broke. Transient: the store reconnects by itself.
+    #[error("redis at {url} is unavailable ({what}): {source}")]
+    Unavailable {
+        url: String,
+        what: &'static str,
+        #[source]
+        source: redis::RedisError,
+    },
+
+    /// Redis did not answer within the store's hard deadline.
+    #[error("redis at {url} did not answer {what} within {millis} ms")]
+    Timeout {
+        url: String,
+        what: &'static str,
+        millis: u128,
+    },
+
+    /// Redis answers but holds no generation yet (load-cache never ran, or
+    /// the data was flushed).
+    #[error("redis at {url} holds no customer generation (key `{key}` is missing): run load-cache")]
+    NoGeneration { url: String, key: &'static str },
+
+    /// Redis refused a command for a reason that retrying will not fix
+    /// (wrong type, no permission, SWAPDB disabled, ...).
+    #[error("redis at {url} refused {what}: {source}")]
+    Command {
+        url: String,
+        what: &'static str,
+        #[source]
+        source: redis::RedisError,
+    },
+
+    /// The Redis URL cannot be used.
+    #[error("invalid redis URL `{url}`: {reason}")]
+    InvalidUrl { url: String, reason: String },
+
+    /// A stored value does not decode as this crate wrote it.
+    #[error("corrupt value under `{key}`: {reason}")]
+    Corrupt { key: String, reason: String },
+
+    /// An input table is missing, unreadable or breaks the contract.
+    #[error(transparent)]
+    Table(#[from] pipeline_core::CoreError),
+
+    /// An input table has a column the store cannot take.
+    #[error("{path}: column `{column}` has type {found}, expected {expected}")]
+    BadColumn {
+        path: PathBuf,
+        column: String,
+        found: String,
+        expected: String,
+    },
+
+    /// An input table has a bad value (duplicate key, ...).
+    #[error("{path}: {reason}")]
+    BadData { path: PathBuf, reason: String },
+
+    /// Another load holds the load lock.
+    #[error(
+        "another load-cache run holds the lock `{key}` on {url} (it expires by itself within {ttl_secs} s if that run died)"
+    )]
+    Locked {
+        url: String,
+        key: &'static str,
+        ttl_secs: u64,
+    },
+}
+
+impl StoreError {
+    /// Whether the failure is transient and the caller should answer
+    /// "service unavailable" rather than "internal error".
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable { .. }
+                | StoreError::Timeout { .. }
+                | StoreError::NoGeneration { .. }
+        )
+    }
+}
