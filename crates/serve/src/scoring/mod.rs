@@ -1,0 +1,515 @@
+//! The loaded model and in-process scoring.
+//!
+//! A [`LoadedModel`] is everything one model version needs to answer: the
+//! compiled trees, the ranker row layout, the offer catalogue and the
+//! cluster candidates. It is immutable once built; a reload builds a new one
+//! and swaps the `Arc` (see `state.rs`).
+//!
+//! Scoring a request: the candidates of the customer's segment (every offer
+//! when the segment has none), one row per candidate in one thread-local
+//! feature buffer, one evaluator call for all rows, then top-K. No
+//! allocation on the hot path but the response itself.
+//!
+//! Architecture invariant: rows are built only through
+//! [`RankerLayout::fill_with_slugs`], exactly as `train` builds them.
+
+pub mod forest;
+pub mod reference;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwapOption;
+use feature_store::GenerationMeta;
+use pipeline_core::artifacts::{self, ClusterCandidates, FeatureCols, Manifest, Segments};
+use pipeline_core::catalogue::slug;
+use pipeline_core::ranker_input::{OfferAttributes, RankerLayout};
+use pipeline_core::schema::OFFERS;
+use pipeline_core::table_io::{read_table, table_path};
+
+use crate::error::ModelError;
+use forest::CompiledForest;
+
+/// Gives every loaded model a process-unique id (thread-local LightGBM
+/// boosters are keyed by it).
+static NEXT_MODEL_ID: AtomicU64 = AtomicU64::new(1);
+
+/// An offer as the service shows and scores it.
+#[derive(Debug, Clone)]
+pub struct Offer {
+    pub attributes: OfferAttributes,
+    pub name: String,
+    type_slug: String,
+    category_slug: Option<String>,
+}
+
+/// Which evaluator scores the rows. The service uses [`Scorer::Compiled`];
+/// the others exist for the benchmark and as the reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scorer {
+    /// The trees compiled into flat arrays ([`forest`]).
+    Compiled,
+    /// LightGBM, one `PredictForMat` call for all rows of a request.
+    LightGbmBatched,
+    /// LightGBM's single-row fast path, one call per row.
+    LightGbmSingleRow,
+}
+
+/// Descriptive facts about a loaded model, for health and metrics.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelInfo {
+    pub model_version: String,
+    pub trained_at: String,
+    pub data_cutoff: String,
+    pub trees: usize,
+    pub features: usize,
+    pub offers: usize,
+    pub model_dir: PathBuf,
+}
+
+/// A layout compiled for one store generation's feature names.
+#[derive(Debug)]
+struct BoundLayout {
+    feature_names: Vec<String>,
+    layout: Arc<RankerLayout>,
+}
+
+/// One scored recommendation: an index into the catalogue and its score.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoredOffer {
+    pub offer: usize,
+    pub score: f64,
+}
+
+/// The outcome of scoring one customer.
+#[derive(Debug, Clone)]
+pub struct Ranking {
+    pub candidates_scored: usize,
+    pub top: Vec<ScoredOffer>,
+}
+
+/// A feature's share of one offer's raw score (LightGBM contributions).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FeatureContribution {
+    pub feature: String,
+    pub value: f64,
+    pub contribution: f64,
+}
+
+/// Everything one model version needs to answer requests.
+#[derive(Debug)]
+pub struct LoadedModel {
+    id: u64,
+    info: ModelInfo,
+    feature_cols: Vec<String>,
+    forest: CompiledForest,
+    model_text: Arc<str>,
+    offers: Vec<Offer>,
+    /// cluster -> catalogue indexes, in the order of `cluster_candidates.json`.
+    candidates: HashMap<u32, Vec<usize>>,
+    all_offers: Vec<usize>,
+    bound: ArcSwapOption<BoundLayout>,
+}
+
+thread_local! {
+    /// The per-request feature buffer and score buffer, reused by every
+    /// request a worker thread serves.
+    static BUFFERS: RefCell<(Vec<f64>, Vec<f64>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+impl LoadedModel {
+    /// Loads and checks the artifacts of `model_dir` and the offers of
+    /// `data_dir`. Refuses (naming the file) anything missing, unparsable,
+    /// not matching `manifest.json`'s checksums, inconsistent between files,
+    /// or scored differently by the compiled trees and by LightGBM.
+    pub fn load(model_dir: &Path, data_dir: &Path) -> Result<Self, ModelError> {
+        let manifest_path = artifacts::artifact_path(model_dir, artifacts::MANIFEST_FILE);
+        let manifest: Manifest = artifacts::read_json(&manifest_path)?;
+        let verified = |file: &str| -> Result<PathBuf, ModelError> {
+            let path = artifacts::artifact_path(model_dir, file);
+            if let Some(expected) = manifest.files.get(file) {
+                let found = artifacts::sha256_file(&path)?;
+                if !found.eq_ignore_ascii_case(expected) {
+                    return Err(ModelError::Checksum {
+                        path,
+                        expected: expected.clone(),
+                        found,
+                    });
+                }
+            }
+            Ok(path)
+        };
+
+        let cols_path = verified(artifacts::FEATURE_COLS_FILE)?;
+        let feature_cols: FeatureCols = artifacts::read_json(&cols_path)?;
+        let candidates_path = verified(artifacts::CLUSTER_CANDIDATES_FILE)?;
+        let cluster_candidates: ClusterCandidates = artifacts::read_json(&candidates_path)?;
+        let segments_path = artifacts::artifact_path(model_dir, artifacts::SEGMENTS_FILE);
+        if segments_path.exists() {
+            let _: Segments = artifacts::read_json(&verified(artifacts::SEGMENTS_FILE)?)?;
+        }
+        let ranker_path = verified(artifacts::RANKER_FILE)?;
+        let model_text: Arc<str> = std::fs::read_to_string(&ranker_path)
+            .map_err(|e| pipeline_core::CoreError::io(&ranker_path, e))?
+            .into();
+        let forest = CompiledForest::parse(&model_text).map_err(|source| ModelError::Forest {
+            path: ranker_path.clone(),
+            source,
+        })?;
+        if forest.feature_names() != feature_cols.as_slice() {
+            return Err(ModelError::Inconsistent {
+                path: cols_path,
+                message: format!(
+                    "the model's {} feature names differ from the {} names of feature_cols.json (first model names: {:?})",
+                    forest.n_features(),
+                    feature_cols.len(),
+                    forest.feature_names().iter().take(3).collect::<Vec<_>>()
+                ),
+            });
+        }
+
+        let offers = read_offers(data_dir)?;
+        let by_id: HashMap<&str, usize> = offers
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.attributes.offer_id.as_str(), i))
+            .collect();
+        let mut candidates = HashMap::new();
+        for (cluster, ids) in &cluster_candidates {
+            let indexes = ids
+                .iter()
+                .map(|id| {
+                    by_id
+                        .get(id.as_str())
+                        .copied()
+                        .ok_or_else(|| ModelError::Inconsistent {
+                            path: candidates_path.clone(),
+                            message: format!(
+                                "cluster {cluster} names offer `{id}`, which is not in {}",
+                                table_path(data_dir, &OFFERS).display()
+                            ),
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            candidates.insert(*cluster, indexes);
+        }
+
+        let model = Self {
+            id: NEXT_MODEL_ID.fetch_add(1, Ordering::Relaxed),
+            info: ModelInfo {
+                model_version: manifest.model_version,
+                trained_at: manifest.trained_at,
+                data_cutoff: manifest.data_cutoff,
+                trees: forest.n_trees(),
+                features: forest.n_features(),
+                offers: offers.len(),
+                model_dir: model_dir.to_path_buf(),
+            },
+            feature_cols,
+            all_offers: (0..offers.len()).collect(),
+            forest,
+            model_text,
+            offers,
+            candidates,
+            bound: ArcSwapOption::empty(),
+        };
+        model.check_against_lightgbm(&ranker_path)?;
+        Ok(model)
+    }
+
+    /// Scores pseudo-random rows (with NaN and zeros) with both evaluators:
+    /// a model the compiled trees would score differently is refused.
+    fn check_against_lightgbm(&self, ranker_path: &Path) -> Result<(), ModelError> {
+        let width = self.forest.n_features();
+        let n_rows = 64;
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64 ^ self.forest.n_trees() as u64;
+        let mut rows: Vec<f64> = (0..n_rows * width)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                match state >> 60 {
+                    0 => f64::NAN,
+                    1 => 0.0,
+                    2 => 1.0,
+                    _ => ((state >> 11) as f64 / (1u64 << 53) as f64) * 200.0 - 50.0,
+                }
+            })
+            .collect();
+        let reference = self
+            .lightgbm_scores(&rows, Scorer::LightGbmBatched)
+            .map_err(|message| ModelError::LightGbm {
+                path: ranker_path.to_path_buf(),
+                message,
+            })?;
+        let mut compiled = vec![0.0; n_rows];
+        self.forest.predict(&mut rows, &mut compiled);
+        let difference = reference
+            .iter()
+            .zip(&compiled)
+            .map(|(a, b)| {
+                match (a.is_nan(), b.is_nan()) {
+                    (true, true) => 0.0,
+                    // f64::max would skip a NaN: count it as a disagreement.
+                    (false, false) => (a - b).abs(),
+                    _ => f64::INFINITY,
+                }
+            })
+            .fold(0.0, f64::max);
+        if difference > 1e-9 {
+            return Err(ModelError::Disagreement { difference });
+        }
+        Ok(())
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    pub fn feature_cols(&self) -> &[String] {
+        &self.feature_cols
+    }
+
+    pub fn forest(&self) -> &CompiledForest {
+        &self.forest
+    }
+
+    pub fn offers(&self) -> &[Offer] {
+        &self.offers
+    }
+
+    /// Number of offers in the catalogue (the largest valid `top_k`).
+    pub fn catalogue_size(&self) -> usize {
+        self.offers.len()
+    }
+
+    /// The candidate offers of `cluster`: every offer when the cluster has
+    /// no (or an empty) candidate list.
+    pub fn candidates(&self, cluster: u32) -> &[usize] {
+        match self.candidates.get(&cluster) {
+            Some(list) if !list.is_empty() => list,
+            _ => &self.all_offers,
+        }
+    }
+
+    /// The row layout for a store generation, compiled once per generation
+    /// (a generation switch may change the stored feature columns). Fails,
+    /// naming the feature, when the generation cannot supply the model.
+    pub fn layout_for(&self, generation: &GenerationMeta) -> Result<Arc<RankerLayout>, ModelError> {
+        if let Some(bound) = self.bound.load().as_ref()
+            && bound.feature_names == generation.feature_names
+        {
+            return Ok(Arc::clone(&bound.layout));
+        }
+        let layout =
+            RankerLayout::new(&self.feature_cols, &generation.feature_names).map_err(|source| {
+                ModelError::Features {
+                    generation: generation.generation,
+                    source,
+                }
+            })?;
+        let layout = Arc::new(layout);
+        self.bound.store(Some(Arc::new(BoundLayout {
+            feature_names: generation.feature_names.clone(),
+            layout: Arc::clone(&layout),
+        })));
+        Ok(layout)
+    }
+
+    /// Scores the candidates of `cluster` for a customer with the compiled
+    /// trees and keeps the `top_k` best (ties keep the candidate order).
+    pub fn recommend(
+        &self,
+        layout: &RankerLayout,
+        customer: &[f64],
+        cluster: u32,
+        top_k: usize,
+    ) -> Ranking {
+        let ranked = self.rank(layout, customer, cluster, top_k, |rows, scores| {
+            self.forest.predict(rows, scores);
+            Ok::<(), std::convert::Infallible>(())
+        });
+        match ranked {
+            Ok(ranking) => ranking,
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`LoadedModel::recommend`] with a chosen evaluator (benchmarks).
+    pub fn recommend_with(
+        &self,
+        scorer: Scorer,
+        layout: &RankerLayout,
+        customer: &[f64],
+        cluster: u32,
+        top_k: usize,
+    ) -> Result<Ranking, String> {
+        self.rank(layout, customer, cluster, top_k, |rows, scores| {
+            match scorer {
+                Scorer::Compiled => self.forest.predict(rows, scores),
+                other => scores.copy_from_slice(&self.lightgbm_scores(rows, other)?),
+            }
+            Ok(())
+        })
+    }
+
+    /// Fills one row per candidate into the thread's feature buffer, scores
+    /// them all with `score`, and keeps the `top_k` best.
+    fn rank<E>(
+        &self,
+        layout: &RankerLayout,
+        customer: &[f64],
+        cluster: u32,
+        top_k: usize,
+        score: impl FnOnce(&mut [f64], &mut [f64]) -> Result<(), E>,
+    ) -> Result<Ranking, E> {
+        let candidates = self.candidates(cluster);
+        let width = layout.width();
+        BUFFERS.with_borrow_mut(|(rows, scores)| {
+            rows.clear();
+            rows.resize(candidates.len() * width, 0.0);
+            scores.clear();
+            scores.resize(candidates.len(), 0.0);
+            for (&offer, row) in candidates.iter().zip(rows.chunks_exact_mut(width)) {
+                let offer = &self.offers[offer];
+                layout.fill_with_slugs(
+                    customer,
+                    &offer.attributes,
+                    &offer.type_slug,
+                    offer.category_slug.as_deref(),
+                    row,
+                );
+            }
+            score(rows.as_mut_slice(), scores.as_mut_slice())?;
+            let mut ranked: Vec<ScoredOffer> = candidates
+                .iter()
+                .zip(scores.iter())
+                .map(|(&offer, &score)| ScoredOffer { offer, score })
+                .collect();
+            // Stable: equal scores keep the segment's candidate order.
+            ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+            ranked.truncate(top_k);
+            Ok(Ranking {
+                candidates_scored: candidates.len(),
+                top: ranked,
+            })
+        })
+    }
+
+    /// LightGBM's scores for `rows` (always with `num_threads=1`).
+    pub fn lightgbm_scores(&self, rows: &[f64], scorer: Scorer) -> Result<Vec<f64>, String> {
+        let width = self.forest.n_features();
+        reference::with_booster(self.id, &self.model_text, |booster| match scorer {
+            Scorer::LightGbmSingleRow => {
+                let mut out = Vec::with_capacity(rows.len() / width.max(1));
+                for row in rows.chunks_exact(width) {
+                    out.extend(booster.predict_single_row_fast(row)?);
+                }
+                Ok(out)
+            }
+            _ => booster.predict_with_params(rows, width as i32, true, reference::PREDICT_PARAMS),
+        })
+    }
+
+    /// The `top_n` features that moved the score of `offer` most for this
+    /// customer, by LightGBM's SHAP contributions.
+    pub fn explain(
+        &self,
+        layout: &RankerLayout,
+        customer: &[f64],
+        offer: usize,
+        top_n: usize,
+    ) -> Result<Vec<FeatureContribution>, String> {
+        let offer = self.offers.get(offer).ok_or("offer index out of range")?;
+        let mut row = vec![0.0; layout.width()];
+        layout.fill_with_slugs(
+            customer,
+            &offer.attributes,
+            &offer.type_slug,
+            offer.category_slug.as_deref(),
+            &mut row,
+        );
+        let contributions = reference::with_booster(self.id, &self.model_text, |booster| {
+            booster.predict_contrib(&row, row.len() as i32, true)
+        })?;
+        let mut named: Vec<FeatureContribution> = self
+            .feature_cols
+            .iter()
+            .zip(&row)
+            .zip(&contributions)
+            .map(|((feature, &value), &contribution)| FeatureContribution {
+                feature: feature.clone(),
+                value,
+                contribution,
+            })
+            .collect();
+        named.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
+        named.truncate(top_n);
+        Ok(named)
+    }
+}
+
+/// Reads `offers.parquet` into the catalogue, in file order.
+fn read_offers(data_dir: &Path) -> Result<Vec<Offer>, ModelError> {
+    let path = table_path(data_dir, &OFFERS);
+    let df = read_table(data_dir, &OFFERS)?;
+    let bad = |message: String| ModelError::Inconsistent {
+        path: path.clone(),
+        message,
+    };
+    let strings = |name: &str| -> Result<Vec<Option<String>>, ModelError> {
+        let column = df
+            .column(name)
+            .map_err(|e| bad(format!("column `{name}`: {e}")))?;
+        let values = column
+            .str()
+            .map_err(|e| bad(format!("column `{name}`: {e}")))?;
+        Ok(values.iter().map(|v| v.map(str::to_owned)).collect())
+    };
+    let ids = strings("offer_id")?;
+    let names = strings("offer_name")?;
+    let types = strings("offer_type")?;
+    let categories = strings("category")?;
+    let values: Vec<Option<f64>> = df
+        .column("offer_value")
+        .and_then(|c| c.f64().map(|v| v.iter().collect()))
+        .map_err(|e| bad(format!("column `offer_value`: {e}")))?;
+    let mut seen = BTreeMap::new();
+    let mut offers = Vec::with_capacity(ids.len());
+    for (row, ((((id, name), offer_type), category), value)) in ids
+        .into_iter()
+        .zip(names)
+        .zip(types)
+        .zip(categories)
+        .zip(values)
+        .enumerate()
+    {
+        let (Some(offer_id), Some(name), Some(offer_type), Some(offer_value)) =
+            (id, name, offer_type, value)
+        else {
+            return Err(bad(format!("row {row}: a required value is null")));
+        };
+        if seen.insert(offer_id.clone(), row).is_some() {
+            return Err(bad(format!("offer_id `{offer_id}` appears twice")));
+        }
+        offers.push(Offer {
+            type_slug: slug(&offer_type),
+            category_slug: category.as_deref().map(slug),
+            name,
+            attributes: OfferAttributes {
+                offer_id,
+                offer_type,
+                offer_value,
+                category,
+            },
+        });
+    }
+    Ok(offers)
+}

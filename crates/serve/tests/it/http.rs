@@ -1,0 +1,278 @@
+//! The HTTP API over the embedded store.
+
+use serde_json::{Value, json};
+use serve::fixture::{CANDIDATES_PER_CLUSTER, CLUSTERS, feature_cols};
+use serve::scoring::{LoadedModel, Scorer};
+
+use crate::helpers::{TestApp, default_fixture};
+
+fn offer_ids(body: &Value) -> Vec<String> {
+    body["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["offer_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn recommends_top_k_for_a_customer_with_lightgbm_scores() {
+    let fixture = default_fixture();
+    let app = TestApp::spawn(fixture.embedded_settings());
+    let model = LoadedModel::load(&fixture.model_dir(), &fixture.data_dir()).unwrap();
+    let data = &fixture.data;
+    let generation = feature_store::EmbeddedStore::from_files(&fixture.data_dir())
+        .unwrap()
+        .generation();
+    let layout = model.layout_for(&generation).unwrap();
+    let cols = feature_cols();
+
+    for customer in 0..20 {
+        let id = &data.customer_ids[customer];
+        let (status, body) = app.get_json(&format!("/recommend/{id}"));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["customer_id"], id.as_str());
+        let cluster = data.clusters[customer];
+        assert_eq!(body["cluster"], cluster);
+        let expected_candidates = if cluster < CLUSTERS - 1 {
+            CANDIDATES_PER_CLUSTER
+        } else {
+            data.offers.len()
+        };
+        assert_eq!(body["candidates_scored"], expected_candidates);
+        let recs = body["recommendations"].as_array().unwrap();
+        assert_eq!(recs.len(), 3, "default top_k is 3");
+
+        // Every served score is LightGBM's own score for that row.
+        let mut row = vec![0.0; cols.len()];
+        for rec in recs {
+            let offer = data
+                .offers
+                .iter()
+                .position(|o| o.offer_id == rec["offer_id"].as_str().unwrap())
+                .unwrap();
+            layout.fill(data.features_of(customer), &data.offers[offer], &mut row);
+            let reference = model
+                .lightgbm_scores(&row, Scorer::LightGbmBatched)
+                .unwrap()[0];
+            let served = rec["score"].as_f64().unwrap();
+            assert!((served - reference).abs() < 1e-9, "{served} vs {reference}");
+            assert_eq!(rec["offer_name"], data.offer_names[offer].as_str());
+        }
+        let scores: Vec<f64> = recs.iter().map(|r| r["score"].as_f64().unwrap()).collect();
+        assert!(
+            scores.windows(2).all(|w| w[0] >= w[1]),
+            "sorted best first: {scores:?}"
+        );
+    }
+}
+
+#[test]
+fn a_record_id_answers_with_the_resolved_customer() {
+    let fixture = default_fixture();
+    let app = TestApp::spawn(fixture.embedded_settings());
+    let customer = 0; // every third customer has two records
+    let customer_id = &fixture.data.customer_ids[customer];
+    let record_id = fixture.data.alias_of(customer).unwrap();
+    assert_ne!(record_id, customer_id);
+    let (status, by_record) = app.get_json(&format!("/recommend/{record_id}?top_k=4"));
+    assert_eq!(status, 200, "{by_record}");
+    assert_eq!(by_record["customer_id"], customer_id.as_str());
+    let (_, by_customer) = app.get_json(&format!("/recommend/{customer_id}?top_k=4"));
+    assert_eq!(by_record, by_customer);
+}
+
+#[test]
+fn every_error_case_answers_with_a_json_body() {
+    let fixture = default_fixture();
+    let app = TestApp::spawn(fixture.embedded_settings());
+    let id = &fixture.data.customer_ids[1];
+    let catalogue = fixture.data.offers.len();
+
+    let (status, body) = app.get_json("/recommend/NOBODY");
+    assert_eq!(status, 404);
+    assert_eq!(body["error"], "unknown_customer");
+    assert!(body["message"].as_str().unwrap().contains("NOBODY"));
+
+    let too_big = (catalogue + 1).to_string();
+    for bad in ["0", "-1", too_big.as_str(), "abc", "2.5", ""] {
+        let (status, body) = app.get_json(&format!("/recommend/{id}?top_k={bad}"));
+        assert_eq!(status, 400, "top_k={bad}");
+        assert_eq!(body["error"], "bad_request");
+        assert!(
+            body["message"].as_str().unwrap().contains("top_k"),
+            "{body}"
+        );
+    }
+    let (status, body) = app.get_json(&format!("/recommend/{id}?top_k={catalogue}"));
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["recommendations"].as_array().unwrap().len(),
+        body["candidates_scored"]
+            .as_u64()
+            .unwrap()
+            .min(catalogue as u64) as usize
+    );
+    let (status, _) = app.get_json(&format!("/recommend/{id}?explain=maybe"));
+    assert_eq!(status, 400);
+
+    // Malformed, wrongly typed, unknown-field, empty, oversized bodies.
+    let post = |body: String, content_type: &str| {
+        let response = app
+            .client
+            .post(format!("{}/recommend", app.address))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().unwrap())
+    };
+    let (status, body) = post("{\"ids\": [".to_owned(), "application/json");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("malformed_body"))
+    );
+    let (status, _) = post("{\"ids\": \"C1\"}".to_owned(), "application/json");
+    assert_eq!(status, 400);
+    let (status, _) = post(
+        "{\"ids\": [\"C1\"], \"colour\": 1}".to_owned(),
+        "application/json",
+    );
+    assert_eq!(status, 400);
+    let (status, body) = post("{\"ids\": [\"C1\"]}".to_owned(), "text/plain");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
+    let huge = format!("{{\"ids\": [\"{}\"]}}", "x".repeat(100_000));
+    let (status, body) = post(huge, "application/json");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (413, Some("payload_too_large"))
+    );
+    let (status, _) = app.post_json("/recommend", &json!({"ids": []}));
+    assert_eq!(status, 400);
+    let too_many: Vec<String> = (0..101).map(|i| format!("C{i}")).collect();
+    let (status, _) = app.post_json("/recommend", &json!({ "ids": too_many }));
+    assert_eq!(status, 400);
+    let (status, _) = app.post_json("/recommend", &json!({"ids": [id], "top_k": 0}));
+    assert_eq!(status, 400);
+
+    let (status, body) = app.get_json("/no/such/route");
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+    let response = app
+        .client
+        .delete(format!("{}/recommend", app.address))
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+}
+
+#[test]
+fn a_batch_answers_each_id_in_order() {
+    let fixture = default_fixture();
+    let app = TestApp::spawn(fixture.embedded_settings());
+    let data = &fixture.data;
+    let alias = data.alias_of(3).unwrap();
+    let ids = json!([data.customer_ids[2], "NOBODY", alias]);
+    let (status, body) = app.post_json("/recommend", &json!({"ids": ids, "top_k": 2}));
+    assert_eq!(status, 200, "{body}");
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0]["status"], 200);
+    assert_eq!(
+        results[0]["result"]["customer_id"],
+        data.customer_ids[2].as_str()
+    );
+    assert_eq!(offer_ids(&results[0]["result"]).len(), 2);
+    assert_eq!(results[1]["status"], 404);
+    assert_eq!(results[1]["error"]["error"], "unknown_customer");
+    assert_eq!(results[2]["id"], alias);
+    assert_eq!(
+        results[2]["result"]["customer_id"],
+        data.customer_ids[3].as_str()
+    );
+    // The batch answers what single requests answer.
+    let (_, single) = app.get_json(&format!("/recommend/{}?top_k=2", data.customer_ids[2]));
+    assert_eq!(results[0]["result"], single);
+}
+
+#[test]
+fn explain_names_the_features_that_moved_each_score() {
+    let fixture = default_fixture();
+    let app = TestApp::spawn(fixture.embedded_settings());
+    let id = &fixture.data.customer_ids[5];
+    let (status, body) = app.get_json(&format!("/recommend/{id}?top_k=2&explain=true"));
+    assert_eq!(status, 200, "{body}");
+    let cols = feature_cols();
+    for rec in body["recommendations"].as_array().unwrap() {
+        let explanation = rec["explanation"].as_array().unwrap();
+        assert_eq!(explanation.len(), 5);
+        let magnitudes: Vec<f64> = explanation
+            .iter()
+            .map(|e| {
+                assert!(cols.contains(&e["feature"].as_str().unwrap().to_owned()));
+                e["contribution"].as_f64().unwrap().abs()
+            })
+            .collect();
+        assert!(
+            magnitudes.windows(2).all(|w| w[0] >= w[1]),
+            "{magnitudes:?}"
+        );
+        assert!(magnitudes[0] > 0.0);
+    }
+    let (_, plain) = app.get_json(&format!("/recommend/{id}?top_k=2"));
+    assert!(plain["recommendations"][0].get("explanation").is_none());
+    assert_eq!(offer_ids(&plain), offer_ids(&body));
+}
+
+#[test]
+fn health_metrics_and_openapi_describe_the_service() {
+    let fixture = default_fixture();
+    let app = TestApp::spawn(fixture.embedded_settings());
+    let (status, health) = app.get_json("/");
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["model_loaded"], true);
+    assert_eq!(health["model"]["model_version"], "fixture-v1");
+    assert_eq!(health["store"]["kind"], "embedded");
+    assert_eq!(health["store"]["reachable"], true);
+    assert!(health["store"]["data_version"].is_string());
+
+    let id = &fixture.data.customer_ids[0];
+    for _ in 0..3 {
+        assert_eq!(app.get(&format!("/recommend/{id}")).status(), 200);
+    }
+    assert_eq!(app.get("/recommend/NOBODY").status(), 404);
+    let text = app.get("/metrics").text().unwrap();
+    assert!(
+        text.contains("offers_http_requests_total{route=\"GET /recommend/{id}\",status=\"200\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("offers_http_requests_total{route=\"GET /recommend/{id}\",status=\"404\"} 1")
+    );
+    assert!(text.contains("offers_http_request_duration_seconds_bucket{route=\"GET /recommend/{id}\",status=\"200\",le=\"+Inf\"} 3"));
+    assert!(text.contains("offers_model_info{model_version=\"fixture-v1\"} 1"));
+    assert!(text.contains("offers_store_errors_total{kind=\"unavailable\"} 0"));
+
+    let (status, doc) = app.get_json("/openapi.json");
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for (method, path) in serve::routes::ROUTES {
+        let operation =
+            &paths.get(path).unwrap_or_else(|| panic!("{path} missing"))[method.to_lowercase()];
+        assert!(
+            operation.is_object(),
+            "{method} {path} missing from the OpenAPI document"
+        );
+    }
+    let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(
+        documented,
+        serve::routes::ROUTES.len(),
+        "the document lists a route the app lacks"
+    );
+}

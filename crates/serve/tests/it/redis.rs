@@ -1,0 +1,148 @@
+//! The service over real `redis-server` processes started by the tests.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serve::fixture::{FixtureSpec, write_data};
+
+use crate::helpers::{RedisServer, TestApp, default_fixture, eventually};
+
+#[test]
+fn serves_from_redis_including_aliases() {
+    let fixture = default_fixture();
+    let redis = RedisServer::start();
+    assert_eq!(redis.load(&fixture.data_dir()), 1);
+    let app = TestApp::spawn(fixture.redis_settings(&redis));
+    let embedded = TestApp::spawn(fixture.embedded_settings());
+
+    let (status, health) = app.get_json("/");
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["store"]["kind"], "redis");
+    assert_eq!(health["store"]["generation"], 1);
+
+    // Redis and the embedded store answer the same, alias included.
+    for customer in [0, 1, 2, 3, 30] {
+        let id = &fixture.data.customer_ids[customer];
+        let (status, from_redis) = app.get_json(&format!("/recommend/{id}?top_k=4"));
+        assert_eq!(status, 200, "{from_redis}");
+        assert_eq!(
+            from_redis,
+            embedded.get_json(&format!("/recommend/{id}?top_k=4")).1
+        );
+        if let Some(alias) = fixture.data.alias_of(customer) {
+            let (status, by_alias) = app.get_json(&format!("/recommend/{alias}?top_k=4"));
+            assert_eq!(status, 200);
+            assert_eq!(by_alias["customer_id"], id.as_str());
+            assert_eq!(by_alias, from_redis);
+        }
+    }
+    assert_eq!(app.get_json("/recommend/NOBODY").0, 404);
+}
+
+#[test]
+fn redis_down_answers_503_quickly_and_recovers_by_itself() {
+    let fixture = default_fixture();
+    let mut redis = RedisServer::start();
+    redis.load(&fixture.data_dir());
+    let app = TestApp::spawn(fixture.redis_settings(&redis));
+    let path = format!("/recommend/{}", fixture.data.customer_ids[4]);
+    let (status, before) = app.get_json(&path);
+    assert_eq!(status, 200);
+
+    redis.save_and_stop();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let (status, body) = app.get_json(&path);
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["error"], "store_unavailable");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "503 within a bounded time"
+        );
+    }
+    assert_eq!(
+        app.get_json("/").0,
+        503,
+        "health says the store is unreachable"
+    );
+
+    redis.restart();
+    assert!(
+        eventually(Duration::from_secs(10), || app.get_json(&path).0 == 200),
+        "the service recovers once Redis is back"
+    );
+    assert_eq!(app.get_json(&path).1, before);
+    assert_eq!(app.get_json("/").0, 200);
+    let text = app.get("/metrics").text().unwrap();
+    assert!(
+        text.contains("route=\"GET /recommend/{id}\",status=\"503\"} 3"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("offers_store_errors_total{kind=\"unavailable\"} 0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_generation_switch_during_traffic_drops_no_request() {
+    let fixture = default_fixture();
+    let redis = RedisServer::start();
+    assert_eq!(redis.load(&fixture.data_dir()), 1);
+    let app = Arc::new(TestApp::spawn(fixture.redis_settings(&redis)));
+
+    // The next generation: the same customers with other feature values,
+    // plus more customers.
+    let next_dir = tempfile::tempdir().unwrap();
+    let next = write_data(
+        next_dir.path(),
+        &FixtureSpec {
+            customers: 500,
+            seed: 99,
+            ..FixtureSpec::default()
+        },
+    )
+    .unwrap();
+    let newcomer = next.customer_ids[450].clone();
+    assert_eq!(app.get_json(&format!("/recommend/{newcomer}")).0, 404);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let traffic: Vec<_> = (0..2)
+        .map(|t| {
+            let (app, stop, ok, failed) = (app.clone(), stop.clone(), ok.clone(), failed.clone());
+            let ids: Vec<String> = fixture.data.customer_ids.clone();
+            std::thread::spawn(move || {
+                let mut i = t;
+                while !stop.load(Ordering::Relaxed) {
+                    let status = app
+                        .get(&format!("/recommend/{}", ids[i % ids.len()]))
+                        .status();
+                    (if status == 200 { &ok } else { &failed }).fetch_add(1, Ordering::Relaxed);
+                    i += 13;
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(redis.load(next_dir.path()), 2);
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    for t in traffic {
+        t.join().unwrap();
+    }
+    assert!(ok.load(Ordering::Relaxed) > 20);
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "no request failed across the switch"
+    );
+
+    let (status, body) = app.get_json(&format!("/recommend/{newcomer}"));
+    assert_eq!(status, 200, "the new generation serves: {body}");
+    assert_eq!(app.get_json("/").1["store"]["generation"], 2);
+    // Old customers now answer from their new features and segment.
+    let (_, moved) = app.get_json(&format!("/recommend/{}", next.customer_ids[0]));
+    assert_eq!(moved["cluster"], next.clusters[0]);
+}

@@ -1,0 +1,154 @@
+//! `POST /admin/reload`: the token, a good model swapped in during traffic,
+//! broken models refused while the old one keeps serving.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use pipeline_core::artifacts;
+use serve::fixture::{FixtureSpec, write_model};
+
+use crate::helpers::{TestApp, default_fixture};
+
+const TOKEN: &str = "test-admin-token";
+
+fn version(app: &TestApp) -> String {
+    app.get_json("/").1["model"]["model_version"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn reload_demands_the_admin_token() {
+    let fixture = default_fixture();
+    let mut settings = fixture.embedded_settings();
+    settings.admin_token = Some(TOKEN.to_owned());
+    let app = TestApp::spawn(settings);
+    let (status, body) = app.reload(None);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let (status, body) = app.reload(Some("wrong"));
+    assert_eq!((status, body["error"].as_str()), (403, Some("forbidden")));
+    let (status, body) = app.reload(Some(TOKEN));
+    assert_eq!(status, 200, "{body}");
+
+    // Without a configured token nobody may reload.
+    let closed = TestApp::spawn(fixture.embedded_settings());
+    assert_eq!(closed.reload(Some(TOKEN)).0, 403);
+}
+
+#[test]
+fn reload_swaps_a_good_model_during_traffic_and_refuses_broken_ones() {
+    let fixture = default_fixture();
+    let mut settings = fixture.embedded_settings();
+    settings.admin_token = Some(TOKEN.to_owned());
+    let app = Arc::new(TestApp::spawn(settings));
+    let model_dir = fixture.model_dir();
+    assert_eq!(version(&app), "fixture-v1");
+
+    // Traffic through every reload: no request may fail.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let traffic: Vec<_> = (0..2)
+        .map(|t| {
+            let (app, stop, ok, failed) = (app.clone(), stop.clone(), ok.clone(), failed.clone());
+            let ids = fixture.data.customer_ids.clone();
+            std::thread::spawn(move || {
+                let mut i = t;
+                while !stop.load(Ordering::Relaxed) {
+                    let status = app
+                        .get(&format!("/recommend/{}", ids[i % ids.len()]))
+                        .status();
+                    (if status == 200 { &ok } else { &failed }).fetch_add(1, Ordering::Relaxed);
+                    i += 7;
+                }
+            })
+        })
+        .collect();
+
+    // 1. A truncated ranker.txt with a manifest that matches it (so the
+    //    checksum does not catch it): the model itself is refused.
+    let ranker = artifacts::artifact_path(&model_dir, artifacts::RANKER_FILE);
+    let good_text = std::fs::read_to_string(&ranker).unwrap();
+    std::fs::write(&ranker, &good_text[..good_text.len() / 2]).unwrap();
+    let manifest_path = artifacts::artifact_path(&model_dir, artifacts::MANIFEST_FILE);
+    let good_manifest = std::fs::read_to_string(&manifest_path).unwrap();
+    let mut manifest: artifacts::Manifest = serde_json::from_str(&good_manifest).unwrap();
+    manifest.files.remove(artifacts::RANKER_FILE);
+    std::fs::write(&manifest_path, serde_json::to_string(&manifest).unwrap()).unwrap();
+    let (status, body) = app.reload(Some(TOKEN));
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"], "unprocessable");
+    assert!(
+        body["message"].as_str().unwrap().contains("ranker.txt"),
+        "{body}"
+    );
+    assert_eq!(version(&app), "fixture-v1");
+
+    // 2. A file that no longer matches the manifest's checksum.
+    std::fs::write(&manifest_path, &good_manifest).unwrap();
+    let (status, body) = app.reload(Some(TOKEN));
+    assert_eq!(status, 422);
+    assert!(
+        body["message"].as_str().unwrap().contains("checksum"),
+        "{body}"
+    );
+
+    // 3. A model needing a feature the store cannot supply.
+    std::fs::write(&ranker, &good_text).unwrap();
+    let cols_path = artifacts::artifact_path(&model_dir, artifacts::FEATURE_COLS_FILE);
+    let mut cols: Vec<String> =
+        serde_json::from_str(&std::fs::read_to_string(&cols_path).unwrap()).unwrap();
+    cols[0] = "lifetime_value".to_owned();
+    let renamed = good_text.replacen(
+        "feature_names=recency_days",
+        "feature_names=lifetime_value",
+        1,
+    );
+    std::fs::write(&ranker, &renamed).unwrap();
+    std::fs::write(&cols_path, serde_json::to_string(&cols).unwrap()).unwrap();
+    manifest.files.clear();
+    std::fs::write(&manifest_path, serde_json::to_string(&manifest).unwrap()).unwrap();
+    let (status, body) = app.reload(Some(TOKEN));
+    assert_eq!(status, 422);
+    assert!(
+        body["message"].as_str().unwrap().contains("lifetime_value"),
+        "{body}"
+    );
+    assert_eq!(version(&app), "fixture-v1");
+
+    // 4. A good new model: swapped in.
+    let spec = FixtureSpec {
+        model_version: "fixture-v2".to_owned(),
+        trees: 40,
+        seed: 11,
+        ..FixtureSpec::default()
+    };
+    write_model(&model_dir, &fixture.data, &spec).unwrap();
+    let (status, body) = app.reload(Some(TOKEN));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["previous_version"], "fixture-v1");
+    assert_eq!(body["model"]["model_version"], "fixture-v2");
+    assert_eq!(version(&app), "fixture-v2");
+
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    for t in traffic {
+        t.join().unwrap();
+    }
+    assert!(ok.load(Ordering::Relaxed) > 20, "traffic ran");
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "no request failed during reloads"
+    );
+    let text = app.get("/metrics").text().unwrap();
+    assert!(
+        text.contains("offers_model_reloads_total{result=\"refused\"} 3"),
+        "{text}"
+    );
+    assert!(text.contains("offers_model_reloads_total{result=\"accepted\"} 1"));
+    assert!(text.contains("offers_model_info{model_version=\"fixture-v2\"} 1"));
+}
