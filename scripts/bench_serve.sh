@@ -60,7 +60,7 @@ else
   cp "$work/fixture/ids.txt" "$work/ids.txt"
   source_desc="serve fixture: $customers customers, 300 trees x 31 leaves"
 fi
-shuf --random-source=<(yes) "$work/ids.txt" | head -5000 >"$work/sample.txt"
+shuf -n 5000 --random-source=<(yes) "$work/ids.txt" >"$work/sample.txt"
 
 serve_port="$(free_port)"
 OFFERS_LOG=warn "$bin/serve" --bind "127.0.0.1:$serve_port" --redis-url "$redis_url" \

@@ -13,6 +13,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy (release profile, all targets)"
 cargo clippy --release --workspace --all-targets -q -- -D warnings
+echo "== cargo build (release profile, every target: the binaries the Airflow test runs)"
+cargo build --release --workspace --all-targets
 echo "== cargo test (release profile)"
 cargo test --release --workspace
 if [[ -x scripts/test_airflow.sh ]]; then

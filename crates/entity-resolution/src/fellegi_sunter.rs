@@ -169,6 +169,7 @@ pub fn expectation_maximisation(
         u,
         u.to_vec(),
         initial_m(u),
+        0.3,
         Estimate::M,
         max_iterations,
     );
@@ -186,10 +187,10 @@ fn em(
     u_prior: &[Vec<f64>],
     mut u: Vec<Vec<f64>>,
     mut m: Vec<Vec<f64>>,
+    mut lambda: f64,
     estimate: Estimate,
     max_iterations: usize,
 ) -> EmFit {
-    let mut lambda = 0.3;
     let total: f64 = patterns.iter().map(|&(_, c)| c as f64).sum();
     let used: Vec<usize> = (0..m.len()).collect();
     let mut iterations = 0;
@@ -280,6 +281,7 @@ fn sorted_patterns(counts: &HashMap<Pattern, u64, FxBuild>) -> Vec<(Pattern, u64
 }
 
 /// Level frequencies of every field over `patterns`, add-half smoothed.
+#[cfg(test)]
 fn level_frequencies(patterns: &[(Pattern, u64)], u: &[Vec<f64>]) -> Vec<Vec<f64>> {
     u.iter()
         .enumerate()
@@ -294,6 +296,52 @@ fn level_frequencies(patterns: &[(Pattern, u64)], u: &[Vec<f64>]) -> Vec<Vec<f64
             c.iter().map(|x| x / total).collect()
         })
         .collect()
+}
+
+/// A pair is a seed match when it agrees exactly on at least this share of
+/// the fields both records have (and on at least three).
+const SEED_EXACT_SHARE: f64 = 0.8;
+
+/// Where EM starts: m, u and lambda of a rough split of the candidates into
+/// pairs that agree exactly almost everywhere and the rest. EM is a local
+/// search; started from "agreement is likely among matches" it found, at
+/// 100k people, the stronger cluster structure of the candidates instead:
+/// same address (households share a surname, a postcode and a phone) with
+/// precision 0.42. Started near the right mode it stays there.
+fn seeded_start(
+    patterns: &[(Pattern, u64)],
+    u_random: &[Vec<f64>],
+) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, f64) {
+    let mut matches: Vec<Vec<f64>> = u_random.iter().map(|l| vec![0.5; l.len()]).collect();
+    let mut others = matches.clone();
+    let (mut n_matches, mut n_total) = (0.0, 0.0);
+    for &(p, c) in patterns {
+        let levels: Vec<(usize, usize)> = (0..u_random.len())
+            .filter_map(|f| level_of(p, f).map(|l| (f, l)))
+            .collect();
+        let exact = levels
+            .iter()
+            .filter(|&&(f, l)| l + 1 == u_random[f].len())
+            .count();
+        let seed = levels.len() >= 3 && exact as f64 >= SEED_EXACT_SHARE * levels.len() as f64;
+        let side = if seed { &mut matches } else { &mut others };
+        for (f, l) in levels {
+            side[f][l] += c as f64;
+        }
+        n_total += c as f64;
+        if seed {
+            n_matches += c as f64;
+        }
+    }
+    let normalise = |mut probs: Vec<Vec<f64>>| {
+        for levels in &mut probs {
+            let total: f64 = levels.iter().sum();
+            levels.iter_mut().for_each(|x| *x /= total);
+        }
+        probs
+    };
+    let lambda = (n_matches / n_total.max(1.0)).clamp(0.01, 0.99);
+    (normalise(matches), normalise(others), lambda)
 }
 
 /// Trains a model on the candidate pairs.
@@ -320,12 +368,13 @@ pub fn train(
         .max(1000);
     let (u_random, sampled) = estimate_u(comparator, n_records, sample, seed);
     let patterns = sorted_patterns(pattern_counts);
-    let u_start = level_frequencies(&patterns, &u_random);
+    let (m_start, u_start, lambda_start) = seeded_start(&patterns, &u_random);
     let fit = em(
         &patterns,
         &u_random,
         u_start,
-        initial_m(&u_random),
+        m_start,
+        lambda_start,
         Estimate::MAndU,
         settings.em_max_iterations,
     );
@@ -487,6 +536,7 @@ mod tests {
             &u_random,
             u_random.clone(),
             initial_m(&u_random),
+            0.3,
             Estimate::M,
             500,
         );
@@ -497,6 +547,7 @@ mod tests {
             &u_random,
             start,
             initial_m(&u_random),
+            0.3,
             Estimate::MAndU,
             500,
         );

@@ -1,0 +1,45 @@
+//! `features`: computes `customer_features.parquet` from the resolved
+//! customers and their events before a cut-off date.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use pipeline_core::cli::{CommonArgs, exit_with};
+
+#[derive(Debug, Parser)]
+#[command(about = "Point-in-time customer features for the offer ranker")]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+
+    /// Only events strictly before this date (YYYY-MM-DD) count. Default:
+    /// the day after the last event in the data, i.e. everything known.
+    #[arg(long)]
+    cutoff: Option<String>,
+
+    /// Every record is its own customer (no entity_map.parquet needed).
+    #[arg(long)]
+    identity_map: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    pipeline_core::telemetry::init_tracing(&args.common.log_level);
+    exit_with(run(args))
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let cutoff = args
+        .cutoff
+        .as_deref()
+        .map(|c| pipeline_core::calendar::parse_date("--cutoff", c))
+        .transpose()?;
+    let config = features::Config {
+        data_dir: args.common.data_dir,
+        csv: args.common.csv,
+        cutoff,
+        identity_map: args.identity_map,
+    };
+    features::run(&config)?;
+    Ok(())
+}

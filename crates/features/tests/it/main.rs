@@ -1,0 +1,392 @@
+//! Behaviour of the features stage on small hand-made tables.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use chrono::NaiveDate;
+use features::{Config, FeaturesError, compute_customer_features, feature_names};
+use pipeline_core::calendar::to_epoch_days;
+use pipeline_core::schema::{CUSTOMERS_RAW, ENTITY_MAP, OFFER_INTERACTIONS, TRANSACTIONS};
+use pipeline_core::table_io::TableSink;
+use polars::prelude::*;
+
+fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn dates(v: &[&str]) -> Column {
+    let days: Vec<i32> = v.iter().map(|s| to_epoch_days(date(s))).collect();
+    Column::new("d".into(), days).cast(&DataType::Date).unwrap()
+}
+
+/// (record, category, amount, location, date)
+type Purchase<'a> = (&'a str, &'a str, f64, &'a str, &'a str);
+/// (record, offer type, sent date, opened, clicked, redeemed)
+type Sent<'a> = (&'a str, &'a str, &'a str, u8, u8, u8);
+
+fn transactions(rows: &[Purchase]) -> DataFrame {
+    let n = rows.len();
+    DataFrame::new(
+        n,
+        vec![
+            Column::new(
+                "transaction_id".into(),
+                (0..n).map(|i| format!("T{i}")).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "record_id".into(),
+                rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "service_id".into(),
+                rows.iter()
+                    .map(|r| format!("S-{}", r.1))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "service_name".into(),
+                rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "service_category".into(),
+                rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "amount".into(),
+                rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "location".into(),
+                rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+            ),
+            dates(&rows.iter().map(|r| r.4).collect::<Vec<_>>())
+                .with_name("transaction_date".into()),
+        ],
+    )
+    .unwrap()
+}
+
+fn interactions(rows: &[Sent]) -> DataFrame {
+    let n = rows.len();
+    DataFrame::new(
+        n,
+        vec![
+            Column::new(
+                "interaction_id".into(),
+                (0..n).map(|i| format!("I{i}")).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "record_id".into(),
+                rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "offer_id".into(),
+                rows.iter()
+                    .map(|r| format!("OFF-{}", r.1))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "offer_type".into(),
+                rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            ),
+            Column::new("offer_value".into(), vec![10.0; n]),
+            dates(&rows.iter().map(|r| r.2).collect::<Vec<_>>()).with_name("sent_date".into()),
+            Column::new(
+                "opened".into(),
+                rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "clicked".into(),
+                rows.iter().map(|r| r.4).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "redeemed".into(),
+                rows.iter().map(|r| r.5).collect::<Vec<_>>(),
+            ),
+        ],
+    )
+    .unwrap()
+}
+
+fn entity_map(pairs: &[(&str, &str)]) -> DataFrame {
+    DataFrame::new(
+        pairs.len(),
+        vec![
+            Column::new(
+                "record_id".into(),
+                pairs.iter().map(|p| p.0).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "customer_id".into(),
+                pairs.iter().map(|p| p.1).collect::<Vec<_>>(),
+            ),
+            Column::new("cluster_size".into(), vec![1u32; pairs.len()]),
+        ],
+    )
+    .unwrap()
+}
+
+const PURCHASES: &[Purchase] = &[
+    ("R1", "Repair", 100.0, "Vancouver", "2026-01-10"),
+    ("R1", "Tires", 300.0, "Vancouver", "2026-02-10"),
+    ("R2", "Repair", 200.0, "Burnaby", "2026-03-01"),
+    ("R3", "Detailing", 50.0, "Calgary", "2026-02-20"),
+];
+
+const SENT: &[Sent] = &[
+    ("R1", "Discount", "2026-01-15", 1, 1, 1),
+    ("R2", "Discount", "2026-02-15", 1, 0, 0),
+    ("R2", "Points", "2026-02-16", 0, 0, 0),
+    ("R3", "Free Service", "2026-02-01", 1, 1, 1),
+];
+
+/// R1 and R2 are the same person (C1); R3 is C3; R4 has no events at all.
+const MAP: &[(&str, &str)] = &[("R1", "C1"), ("R2", "C1"), ("R3", "C3"), ("R4", "C4")];
+
+fn features_of(purchases: &[Purchase], sent: &[Sent], cutoff: &str) -> DataFrame {
+    compute_customer_features(
+        transactions(purchases).lazy(),
+        interactions(sent).lazy(),
+        entity_map(MAP).lazy(),
+        date(cutoff),
+    )
+    .unwrap()
+}
+
+fn value(df: &DataFrame, customer: &str, feature: &str) -> Option<f64> {
+    let ids = df.column("customer_id").unwrap().str().unwrap();
+    let row = ids.iter().position(|id| id == Some(customer)).unwrap();
+    df.column(feature).unwrap().f64().unwrap().get(row)
+}
+
+#[test]
+fn columns_follow_the_ranker_layout_conventions() {
+    let df = features_of(PURCHASES, SENT, "2026-04-01");
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(names[0], "customer_id");
+    assert_eq!(&names[1..], feature_names().as_slice());
+    for name in [
+        "spend_share_repair",
+        "txn_share_tires",
+        "offers_redeemed_free_service",
+        "offers_received_points",
+    ] {
+        assert!(names.iter().any(|n| n == name), "missing {name}");
+    }
+    // Every feature the ranker's interactions look up exists.
+    let mut cols: Vec<String> = vec!["recency_days".into()];
+    cols.extend(pipeline_core::ranker_input::offer_feature_names());
+    pipeline_core::ranker_input::RankerLayout::new(&cols, &names[1..]).unwrap();
+}
+
+#[test]
+fn features_aggregate_across_a_customers_records() {
+    let df = features_of(PURCHASES, SENT, "2026-04-01");
+    assert_eq!(df.height(), 3, "one row per resolved customer");
+    assert_eq!(value(&df, "C1", "n_records"), Some(2.0));
+    assert_eq!(value(&df, "C1", "frequency"), Some(3.0));
+    assert_eq!(value(&df, "C1", "monetary_total"), Some(600.0));
+    assert_eq!(value(&df, "C1", "monetary_mean"), Some(200.0));
+    assert_eq!(value(&df, "C1", "monetary_min"), Some(100.0));
+    assert_eq!(value(&df, "C1", "monetary_max"), Some(300.0));
+    assert_eq!(value(&df, "C1", "distinct_locations"), Some(2.0));
+    assert_eq!(value(&df, "C1", "distinct_categories"), Some(2.0));
+    assert_eq!(value(&df, "C1", "spend_share_repair"), Some(0.5));
+    assert_eq!(value(&df, "C1", "txn_share_repair"), Some(2.0 / 3.0));
+    assert_eq!(value(&df, "C1", "spend_share_tires"), Some(0.5));
+    // 2026-04-01 minus 2026-03-01 and 2026-01-10.
+    assert_eq!(value(&df, "C1", "recency_days"), Some(31.0));
+    assert_eq!(value(&df, "C1", "first_purchase_days_ago"), Some(81.0));
+    assert_eq!(value(&df, "C1", "tenure_days"), Some(50.0));
+    assert_eq!(value(&df, "C1", "mean_days_between"), Some(25.0));
+    assert_eq!(value(&df, "C1", "one_time_buyer"), Some(0.0));
+    assert_eq!(value(&df, "C1", "offers_received_discount"), Some(2.0));
+    assert_eq!(value(&df, "C1", "offers_opened_discount"), Some(2.0));
+    assert_eq!(value(&df, "C1", "offers_clicked_discount"), Some(1.0));
+    assert_eq!(value(&df, "C1", "offers_redeemed_discount"), Some(1.0));
+    assert_eq!(value(&df, "C1", "offers_received_points"), Some(1.0));
+    assert_eq!(value(&df, "C1", "offers_received_total"), Some(3.0));
+    assert_eq!(value(&df, "C1", "offers_redeem_rate"), Some(2.0 / 5.0));
+    assert_eq!(value(&df, "C3", "one_time_buyer"), Some(1.0));
+    assert_eq!(value(&df, "C3", "monetary_std"), Some(0.0));
+    assert_eq!(value(&df, "C3", "mean_days_between"), None);
+}
+
+#[test]
+fn a_customer_without_events_gets_zeros_and_nulls() {
+    let df = features_of(PURCHASES, SENT, "2026-04-01");
+    for zero in [
+        "frequency",
+        "monetary_total",
+        "spend_share_repair",
+        "offers_received_total",
+        "distinct_services",
+    ] {
+        assert_eq!(value(&df, "C4", zero), Some(0.0), "{zero}");
+    }
+    for null in features::customer_features::NULLABLE_FEATURES {
+        assert_eq!(value(&df, "C4", null), None, "{null}");
+    }
+    assert_eq!(value(&df, "C4", "offers_redeem_rate"), Some(0.5));
+}
+
+#[test]
+fn an_event_on_or_after_the_cutoff_never_changes_a_feature() {
+    let cutoff = "2026-03-01";
+    let before = features_of(PURCHASES, SENT, cutoff);
+    // The R2 purchase of 2026-03-01 is on the cut-off: already excluded.
+    assert_eq!(value(&before, "C1", "frequency"), Some(2.0));
+
+    let mut late_purchases = PURCHASES.to_vec();
+    late_purchases.extend([
+        ("R1", "Repair", 999.0, "Kelowna", "2026-03-01"),
+        ("R3", "Tires", 5.0, "Calgary", "2026-06-30"),
+        ("R4", "Maintenance", 70.0, "Regina", "2026-03-02"),
+    ]);
+    let mut late_sent = SENT.to_vec();
+    late_sent.extend([
+        // A label's own row: sent on the cut-off, redeemed.
+        ("R1", "Credit", cutoff, 1, 1, 1),
+        ("R2", "Discount", "2026-05-05", 1, 1, 1),
+        ("R4", "Bundle", "2026-03-10", 1, 1, 1),
+    ]);
+    let after = features_of(&late_purchases, &late_sent, cutoff);
+    assert!(
+        before.equals_missing(&after),
+        "before:\n{before}\nafter:\n{after}"
+    );
+
+    // The same events one day earlier do count: the test can fail.
+    let later = features_of(&late_purchases, &late_sent, "2026-03-02");
+    assert!(!before.equals_missing(&later));
+    assert_eq!(value(&later, "C1", "offers_redeemed_credit"), Some(1.0));
+}
+
+fn write_inputs(dir: &Path, with_map: bool) {
+    let sink = TableSink::new(dir, false);
+    sink.write(&TRANSACTIONS, &mut transactions(PURCHASES))
+        .unwrap();
+    sink.write(&OFFER_INTERACTIONS, &mut interactions(SENT))
+        .unwrap();
+    if with_map {
+        sink.write(&ENTITY_MAP, &mut entity_map(MAP)).unwrap();
+    }
+    let ids = ["R1", "R2", "R3", "R4"];
+    let mut raw = DataFrame::new(
+        4,
+        vec![
+            Column::new("record_id".into(), ids.to_vec()),
+            Column::new("first_name".into(), vec!["A"; 4]),
+            Column::new("last_name".into(), vec!["B"; 4]),
+            Column::new("email".into(), vec!["a@b.c"; 4]),
+            Column::new("phone".into(), vec![None::<&str>; 4]),
+            dates(&["1980-01-01"; 4]).with_name("date_of_birth".into()),
+            Column::new("city".into(), vec!["Vancouver"; 4]),
+            Column::new("province".into(), vec!["BC"; 4]),
+            Column::new("postal_code".into(), vec!["V5K 0A1"; 4]),
+            dates(&["2024-01-01"; 4]).with_name("registration_date".into()),
+        ],
+    )
+    .unwrap();
+    sink.write(&CUSTOMERS_RAW, &mut raw).unwrap();
+}
+
+fn config(dir: &Path, identity_map: bool) -> Config {
+    Config {
+        data_dir: dir.to_path_buf(),
+        csv: false,
+        cutoff: None,
+        identity_map,
+    }
+}
+
+fn output(dir: &Path) -> std::path::PathBuf {
+    dir.join("customer_features.parquet")
+}
+
+#[test]
+fn run_writes_the_table_at_the_default_cutoff() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path(), true);
+    features::run(&config(dir.path(), false)).unwrap();
+    let df =
+        pipeline_core::table_io::read_table(dir.path(), &pipeline_core::schema::CUSTOMER_FEATURES)
+            .unwrap();
+    assert_eq!(df.height(), 3);
+    // Default cut-off: the day after the last event (2026-03-01), so the
+    // last purchase is one day old.
+    assert_eq!(value(&df, "C1", "recency_days"), Some(1.0));
+    assert_eq!(value(&df, "C1", "frequency"), Some(3.0));
+}
+
+#[test]
+fn missing_entity_map_is_a_clear_error_unless_identity_map() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path(), false);
+    let err = features::run(&config(dir.path(), false)).unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("entity_map.parquet") && msg.contains("--identity-map"),
+        "{msg}"
+    );
+    assert!(matches!(
+        err.downcast_ref::<FeaturesError>(),
+        Some(FeaturesError::MissingEntityMap { .. })
+    ));
+    assert!(!output(dir.path()).exists(), "no output on failure");
+
+    features::run(&config(dir.path(), true)).unwrap();
+    let df =
+        pipeline_core::table_io::read_table(dir.path(), &pipeline_core::schema::CUSTOMER_FEATURES)
+            .unwrap();
+    assert_eq!(df.height(), 4, "identity map: one customer per record");
+}
+
+#[test]
+fn malformed_input_names_file_and_column_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path(), true);
+    // transactions.parquet without its `amount` column.
+    let mut bad = transactions(PURCHASES).drop("amount").unwrap();
+    let file = std::fs::File::create(dir.path().join("transactions.parquet")).unwrap();
+    ParquetWriter::new(file).finish(&mut bad).unwrap();
+    let msg = format!(
+        "{:#}",
+        features::run(&config(dir.path(), false)).unwrap_err()
+    );
+    assert!(
+        msg.contains("transactions.parquet") && msg.contains("`amount`"),
+        "{msg}"
+    );
+    assert!(!output(dir.path()).exists());
+
+    // Not Parquet at all.
+    std::fs::write(
+        dir.path().join("offer_interactions.parquet"),
+        b"sent_date,redeemed\n",
+    )
+    .unwrap();
+    write_inputs_transactions_only(dir.path());
+    let msg = format!(
+        "{:#}",
+        features::run(&config(dir.path(), false)).unwrap_err()
+    );
+    assert!(msg.contains("offer_interactions.parquet"), "{msg}");
+    assert!(!output(dir.path()).exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+fn write_inputs_transactions_only(dir: &Path) {
+    TableSink::new(dir, false)
+        .write(&TRANSACTIONS, &mut transactions(PURCHASES))
+        .unwrap();
+}

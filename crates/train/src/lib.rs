@@ -1,0 +1,1031 @@
+//! The training stage: point-in-time snapshots -> stage 1 segments and
+//! candidates (KMeans) -> stage 2 ranker (LightGBM) -> honest evaluation ->
+//! the model directory's artifacts.
+//!
+//! The flow of [`run`]:
+//! 1. read and check every input before any work;
+//! 2. cut the offer year into windows ([`examples::schedule`]); the
+//!    examples of a window are its sends, with customer features computed
+//!    by the `features` crate from the events before the window;
+//! 3. train the ranker on the earlier windows, stop early on the
+//!    second-to-last, evaluate on the last;
+//! 4. fit the segments on the features at the test cut-off, order each
+//!    segment's offers by smoothed redemption rate before that cut-off and
+//!    measure retrieval and ranking against the true propensities;
+//! 5. report what a random split with the old system's leaky features
+//!    would have claimed;
+//! 6. write the artifacts atomically, the manifest last.
+//!
+//! API boundary: the truth tables are read only by [`truth`] and used only
+//! in evaluation figures.
+
+pub mod charts;
+pub mod error;
+pub mod examples;
+pub mod metrics;
+pub mod ranker;
+pub mod segments;
+pub mod truth;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use pipeline_core::artifacts::{
+    CLUSTER_CANDIDATES_FILE, ClusterCandidates, FEATURE_COLS_FILE, MANIFEST_FILE, METRICS_FILE,
+    Manifest, RANKER_FILE, SEGMENTS_FILE, Segments, sha256_file,
+};
+use pipeline_core::calendar::format_epoch_days;
+use pipeline_core::ranker_input::{RankerLayout, offer_feature_names};
+use pipeline_core::schema::{
+    CUSTOMER_FEATURES, CUSTOMER_SEGMENTS, CUSTOMERS_TRUTH, OFFERS, TRUTH_PROPENSITY,
+};
+use pipeline_core::table_io::{
+    TableSink, read_table, table_path, write_bytes_atomic, write_json_atomic,
+};
+use pipeline_core::telemetry::{StageSummary, StageTimer};
+use polars::prelude::*;
+use rand_xoshiro::Xoshiro256Plus;
+use rand_xoshiro::rand_core::{RngCore, SeedableRng};
+use serde_json::{Value, json};
+
+pub use error::{Result, TrainError};
+use examples::{Catalogue, ExampleSet, FeatureTable, Sends, Snapshot, build_examples, concat};
+use ranker::{Matrix, Ranker, RankerParams};
+use segments::SegmentParams;
+use truth::Truth;
+
+/// What [`run`] needs, parsed and checked once.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub model_dir: PathBuf,
+    pub csv: bool,
+    pub seed: u64,
+    /// Treat every record as its own customer (no entity_map.parquet).
+    pub identity_map: bool,
+    /// Length of each snapshot's label window.
+    pub window_days: u32,
+    pub clusters: usize,
+    /// Candidate offers kept per segment.
+    pub candidates: usize,
+    /// Pseudo-count `m` of the smoothed segment redemption rate.
+    pub smoothing: f64,
+    /// KMeans is fitted on a seeded sample of at most this many customers.
+    pub kmeans_sample: usize,
+    /// Customers whose whole-catalogue ranking is scored against the truth.
+    pub eval_customers: usize,
+    /// Rows of each random-split comparison (a seeded sample).
+    pub random_split_rows: usize,
+    pub ranker: RankerParams,
+    /// Experiment name of the tracked run (MLflow, or the local record
+    /// under the model directory when `MLFLOW_TRACKING_URI` is unset).
+    pub experiment: String,
+    /// MLflow tracking server (`MLFLOW_TRACKING_URI`); `None` or empty:
+    /// the run is recorded locally under the model directory.
+    pub tracking_uri: Option<String>,
+}
+
+/// The registered model name of the ranker.
+pub const REGISTERED_MODEL: &str = "offers-ranker";
+
+impl Config {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(TrainError::Config(m.to_owned()));
+        if self.window_days == 0 {
+            return bad("--window-days must be at least 1");
+        }
+        if self.clusters < 1 {
+            return bad("--clusters must be at least 1");
+        }
+        if self.candidates < 1 {
+            return bad("--candidates must be at least 1");
+        }
+        if self.smoothing.is_nan() || self.smoothing < 0.0 {
+            return bad("--smoothing must be >= 0");
+        }
+        self.ranker.validate()
+    }
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct TrainOutcome {
+    pub summary: StageSummary,
+    /// The content of `metrics.json`.
+    pub metrics: Value,
+    pub model_version: String,
+}
+
+fn seeded_sample(n: usize, k: usize, seed: u64) -> Vec<usize> {
+    let mut rng = Xoshiro256Plus::seed_from_u64(seed);
+    let mut idx: Vec<usize> = (0..n).collect();
+    let k = k.min(n);
+    for i in 0..k {
+        let j = i + (rng.next_u64() % (n - i) as u64) as usize;
+        idx.swap(i, j);
+    }
+    idx.truncate(k);
+    idx.sort_unstable();
+    idx
+}
+
+/// Rounds a figure to 6 decimals. A rounded figure has a short decimal
+/// form, so `metrics.json` reads back as exactly the figures computed (a
+/// full 17-digit float may come back one ulp off).
+fn round(v: f64) -> f64 {
+    if v.is_finite() {
+        (v * 1e6).round() / 1e6
+    } else {
+        v
+    }
+}
+
+/// Rounds every non-integer number of `value` with [`round`], so that the
+/// whole of `metrics.json`, calibration tables included, reads back
+/// exactly; rounding is idempotent, figures rounded already stay as they
+/// are.
+fn round_figures(value: &mut Value) {
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(rounded) = n.as_f64().map(round).and_then(serde_json::Number::from_f64) {
+                *n = rounded;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(round_figures),
+        Value::Object(map) => map.values_mut().for_each(round_figures),
+        _ => {}
+    }
+}
+
+/// Inputs read and checked before any training work.
+struct Inputs {
+    transactions: DataFrame,
+    interactions: DataFrame,
+    entity_map: DataFrame,
+    sends: Sends,
+    catalogue: Catalogue,
+    serving: FeatureTable,
+    truth: Option<Truth>,
+    last_event_day: i32,
+}
+
+fn read_inputs(config: &Config, names: &[String]) -> anyhow::Result<Inputs> {
+    let scanned = features::scan_inputs(&config.data_dir, config.identity_map)?;
+    let catalogue = Catalogue::from_frame(&read_table(&config.data_dir, &OFFERS)?)?;
+    let serving_path = table_path(&config.data_dir, &CUSTOMER_FEATURES);
+    let serving_df = read_table(&config.data_dir, &CUSTOMER_FEATURES)
+        .context("reading the serving features (run the `features` stage first)")?;
+    for name in names {
+        if serving_df.column(name).is_err() {
+            anyhow::bail!(
+                "{}: column `{name}` is missing (expected the features of this version; rerun the `features` stage)",
+                serving_path.display()
+            );
+        }
+    }
+    let serving =
+        FeatureTable::from_frame(&serving_df, names, "reading customer_features.parquet")?;
+    drop(serving_df);
+    let has_truth = table_path(&config.data_dir, &TRUTH_PROPENSITY).is_file()
+        && table_path(&config.data_dir, &CUSTOMERS_TRUTH).is_file();
+    let truth = if has_truth {
+        Some(Truth::load(&config.data_dir, &catalogue)?)
+    } else {
+        tracing::warn!("no truth tables: oracle, ranking and retrieval figures are skipped");
+        None
+    };
+    // Collected once: every snapshot re-reads them from memory instead of
+    // decoding the Parquet files again.
+    let transactions = scanned
+        .transactions
+        .select([
+            col("record_id"),
+            col("service_id"),
+            col("service_category"),
+            col("amount"),
+            col("location"),
+            col("transaction_date"),
+        ])
+        .collect()
+        .map_err(error::polars_err("reading transactions.parquet"))?;
+    let interactions = scanned
+        .interactions
+        .select([
+            col("record_id"),
+            col("offer_id"),
+            col("offer_type"),
+            col("sent_date"),
+            col("opened"),
+            col("clicked"),
+            col("redeemed"),
+        ])
+        .collect()
+        .map_err(error::polars_err("reading offer_interactions.parquet"))?;
+    let entity_map = scanned
+        .entity_map
+        .select([col("record_id"), col("customer_id")])
+        .collect()
+        .map_err(error::polars_err("reading the entity map"))?;
+    let sends = Sends::collect(
+        interactions.clone().lazy(),
+        entity_map.clone().lazy(),
+        &catalogue,
+    )?;
+    if sends.is_empty() {
+        return Err(TrainError::NotEnoughData(
+            "no offer interaction belongs to a resolved customer with a known offer".into(),
+        )
+        .into());
+    }
+    let last_txn = transactions
+        .column("transaction_date")
+        .and_then(|c| c.cast(&DataType::Int32))
+        .ok()
+        .and_then(|c| c.i32().ok().and_then(|ca| ca.max()));
+    let last_send = sends.day.iter().copied().max();
+    Ok(Inputs {
+        transactions,
+        interactions,
+        entity_map,
+        sends,
+        catalogue,
+        serving,
+        truth,
+        last_event_day: last_txn.max(last_send).unwrap_or_default(),
+    })
+}
+
+/// Features at `cutoff` of the customers of `rows` (all customers when
+/// `rows` is `None`).
+fn features_at(
+    inputs: &Inputs,
+    cutoff: i32,
+    rows: Option<&[usize]>,
+    names: &[String],
+) -> Result<FeatureTable> {
+    let map = match rows {
+        Some(rows) => {
+            let wanted = inputs.sends.customers_frame(rows)?;
+            inputs.entity_map.clone().lazy().inner_join(
+                wanted.lazy(),
+                col("customer_id"),
+                col("customer_id"),
+            )
+        }
+        None => inputs.entity_map.clone().lazy(),
+    };
+    let df = features::compute_customer_features(
+        inputs.transactions.clone().lazy(),
+        inputs.interactions.clone().lazy(),
+        map,
+        pipeline_core::calendar::from_epoch_days(cutoff),
+    )?;
+    FeatureTable::from_frame(&df, names, "computing snapshot features")
+}
+
+/// The examples of one snapshot.
+fn snapshot_examples(
+    inputs: &Inputs,
+    snapshot: Snapshot,
+    layout: &RankerLayout,
+    names: &[String],
+) -> Result<ExampleSet> {
+    let rows = inputs.sends.in_window(snapshot.cutoff, snapshot.end);
+    let table = features_at(inputs, snapshot.cutoff, Some(&rows), names)?;
+    build_examples(layout, &table, &inputs.sends, &rows, &inputs.catalogue)
+}
+
+/// AUC and log loss of a model trained and tested on a random split of
+/// `pool` (70% train, 10% early stopping, 20% test), as the old system
+/// measured itself.
+fn random_split_figures(
+    pool: &Matrix,
+    feature_cols: &[String],
+    params: &RankerParams,
+    seed: u64,
+) -> Result<Value> {
+    let n = pool.rows();
+    let order = {
+        let mut rng = Xoshiro256Plus::seed_from_u64(seed ^ 0x5eed);
+        let mut idx: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+            idx.swap(i, j);
+        }
+        idx
+    };
+    let take = |rows: &[usize]| -> Matrix {
+        let mut m = Matrix {
+            x: Vec::with_capacity(rows.len() * pool.width),
+            labels: Vec::with_capacity(rows.len()),
+            width: pool.width,
+        };
+        for &r in rows {
+            m.x.extend_from_slice(&pool.x[r * pool.width..(r + 1) * pool.width]);
+            m.labels.push(pool.labels[r]);
+        }
+        m
+    };
+    let (a, b) = (n * 7 / 10, n * 8 / 10);
+    let (train, valid, test) = (take(&order[..a]), take(&order[a..b]), take(&order[b..]));
+    let model = Ranker::train(&train, Some(&valid), feature_cols, params)?;
+    let pred = model.predict(&test.x, params.num_threads)?;
+    Ok(json!({
+        "rows": n,
+        "test_rows": test.rows(),
+        "auc": metrics::auc(&pred, &test.labels).map(round),
+        "log_loss": round(metrics::log_loss(&pred, &test.labels)),
+        "best_iteration": model.best_iteration,
+    }))
+}
+
+/// A seeded sample of the rows of `m`.
+fn sample_matrix(m: &Matrix, max_rows: usize, seed: u64) -> Matrix {
+    let rows = seeded_sample(m.rows(), max_rows, seed);
+    let mut out = Matrix {
+        x: Vec::with_capacity(rows.len() * m.width),
+        labels: Vec::with_capacity(rows.len()),
+        width: m.width,
+    };
+    for r in rows {
+        out.x
+            .extend_from_slice(&m.x[r * m.width..(r + 1) * m.width]);
+        out.labels.push(m.labels[r]);
+    }
+    out
+}
+
+/// Ranking and retrieval figures on a sample of customers at the test
+/// cut-off: the model's order of the whole catalogue against the true
+/// propensities, and the two-stage path `serve` takes (segment candidates,
+/// then the ranker).
+#[allow(clippy::too_many_arguments)]
+fn ranking_figures(
+    inputs: &Inputs,
+    truth: &Truth,
+    table: &FeatureTable,
+    clusters: &[u32],
+    candidates: &HashMap<u32, Vec<usize>>,
+    layout: &RankerLayout,
+    model: &Ranker,
+    config: &Config,
+) -> Result<Value> {
+    let persons = truth.customer_persons(inputs.entity_map.clone().lazy())?;
+    let eligible: Vec<(usize, Vec<f64>)> = (0..table.len())
+        .filter_map(|i| {
+            let p = *persons.get(&table.ids[i])?;
+            truth.offer_propensities(p).map(|t| (i, t))
+        })
+        .collect();
+    let chosen = seeded_sample(eligible.len(), config.eval_customers, config.seed ^ 0xe7a1);
+    let offers = inputs.catalogue.len();
+    let width = layout.width();
+    let k = 3.min(offers);
+    let (mut ndcg, mut model_top, mut best_top, mut random_top) = (0.0, 0.0, 0.0, 0.0);
+    let (mut two_ndcg, mut two_top) = (0.0, 0.0);
+    let (mut recall_true, mut recall_ranker) = (0.0, 0.0);
+    // Scored in batches, so a large catalogue never needs one huge matrix.
+    let batch = (400_000 / offers.max(1)).max(1);
+    let mut x = Vec::new();
+    for part in chosen.chunks(batch) {
+        x.clear();
+        x.resize(part.len() * offers * width, 0.0);
+        for (kk, &e) in part.iter().enumerate() {
+            let row = table.row(eligible[e].0);
+            for o in 0..offers {
+                let at = (kk * offers + o) * width;
+                inputs
+                    .catalogue
+                    .fill(layout, row, o, &mut x[at..at + width]);
+            }
+        }
+        let scores = model.predict(&x, config.ranker.num_threads)?;
+        for (kk, &e) in part.iter().enumerate() {
+            let (i, truth_row) = (eligible[e].0, &eligible[e].1);
+            let s = &scores[kk * offers..(kk + 1) * offers];
+            let model_order = metrics::top_k(s, k);
+            let best_order = metrics::top_k(truth_row, k);
+            ndcg += metrics::ndcg_at(s, truth_row, k);
+            model_top += model_order.iter().map(|&o| truth_row[o]).sum::<f64>();
+            best_top += best_order.iter().map(|&o| truth_row[o]).sum::<f64>();
+            random_top += truth_row.iter().sum::<f64>() / offers as f64 * k as f64;
+            let cands = candidates.get(&clusters[i]).cloned().unwrap_or_default();
+            // The two-stage path: only the segment's candidates are scored.
+            let masked: Vec<f64> = (0..offers)
+                .map(|o| {
+                    if cands.contains(&o) {
+                        s[o]
+                    } else {
+                        f64::NEG_INFINITY
+                    }
+                })
+                .collect();
+            let two_order: Vec<usize> = metrics::top_k(&masked, k.min(cands.len()));
+            two_top += two_order.iter().map(|&o| truth_row[o]).sum::<f64>();
+            let ideal = metrics::dcg(&best_order, truth_row);
+            two_ndcg += if ideal > 0.0 {
+                metrics::dcg(&two_order, truth_row) / ideal
+            } else {
+                1.0
+            };
+            recall_true += f64::from(u8::from(cands.contains(&best_order[0])));
+            recall_ranker += f64::from(u8::from(cands.contains(&model_order[0])));
+        }
+    }
+    let n = chosen.len().max(1) as f64;
+    let share = |v: f64| {
+        if best_top > 0.0 {
+            round(v / best_top)
+        } else {
+            f64::NAN
+        }
+    };
+    Ok(json!({
+        "ranking": {
+            "customers": chosen.len(),
+            "offers": offers,
+            "ndcg_at_3": round(ndcg / n),
+            "top3_expected_redemptions_share": share(model_top),
+            "top3_random_share": share(random_top),
+            "top3_expected_redemptions_per_customer": round(model_top / n),
+            "top3_best_per_customer": round(best_top / n),
+            "two_stage_ndcg_at_3": round(two_ndcg / n),
+            "two_stage_top3_expected_redemptions_share": share(two_top),
+        },
+        "retrieval": {
+            "customers": chosen.len(),
+            "candidates_per_segment": config.candidates.min(offers),
+            "recall_true_best": round(recall_true / n),
+            "recall_ranker_best": round(recall_ranker / n),
+        }
+    }))
+}
+
+/// Flattens the numeric leaves of `metrics.json` into `a.b.c` keys, for
+/// experiment tracking.
+pub fn flatten_metrics(value: &Value) -> BTreeMap<String, f64> {
+    fn walk(prefix: &str, v: &Value, out: &mut BTreeMap<String, f64>) {
+        match v {
+            Value::Number(n) => {
+                if let Some(f) = n.as_f64() {
+                    out.insert(prefix.to_owned(), f);
+                }
+            }
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&key, v, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk("", value, &mut out);
+    out
+}
+
+fn seconds_since(t: Instant) -> f64 {
+    (t.elapsed().as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+/// Trains both stages, evaluates them and writes the artifacts.
+pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
+    config.validate()?;
+    let timer = StageTimer::start("train");
+    let mut timings: BTreeMap<&str, f64> = BTreeMap::new();
+    let t = Instant::now();
+    let names = features::feature_names();
+    let mut feature_cols = names.clone();
+    feature_cols.extend(offer_feature_names());
+    let layout = RankerLayout::new(&feature_cols, &names)?;
+    let inputs = read_inputs(config, &names)?;
+    timings.insert("read_inputs", seconds_since(t));
+    // Before any training work: a tracking server that is down fails here.
+    let tracker = tracking::Tracker::from_uri(
+        config.tracking_uri.as_deref(),
+        &config.model_dir,
+        &config.experiment,
+    )
+    .context("starting experiment tracking (MLFLOW_TRACKING_URI)")?;
+    tracing::info!(location = %tracker.location(), "tracking the run");
+    let mut tracked = tracker
+        .start_run(
+            &format!("train-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")),
+            &[
+                ("stage", "train"),
+                (
+                    "entity_map",
+                    if config.identity_map {
+                        "identity"
+                    } else {
+                        "resolved"
+                    },
+                ),
+                ("data_dir", &config.data_dir.display().to_string()),
+            ],
+        )
+        .context("starting the tracked run")?;
+    tracked
+        .log_params(&config_params(config))
+        .context("logging the run's parameters")?;
+
+    let first_send = inputs.sends.day.iter().copied().min().unwrap_or_default();
+    let last_send = inputs.sends.day.iter().copied().max().unwrap_or_default();
+    let snapshots = examples::schedule(first_send, last_send, config.window_days as i32)?;
+    let (test_snap, valid_snap) = (
+        snapshots[snapshots.len() - 1],
+        snapshots[snapshots.len() - 2],
+    );
+
+    // Examples: earlier windows train, the next validates, the last tests.
+    let t = Instant::now();
+    let mut train: Option<ExampleSet> = None;
+    for snap in &snapshots[..snapshots.len() - 2] {
+        let set = snapshot_examples(&inputs, *snap, &layout, &names)?;
+        tracing::debug!(window = %snap.describe(), rows = set.rows.len(), "training snapshot");
+        train = Some(match train {
+            Some(acc) => concat(acc, set),
+            None => set,
+        });
+    }
+    let train = train.ok_or_else(|| TrainError::NotEnoughData("no training snapshot".into()))?;
+    let valid = snapshot_examples(&inputs, valid_snap, &layout, &names)?;
+    let test_rows = inputs.sends.in_window(test_snap.cutoff, test_snap.end);
+    let test_table = features_at(&inputs, test_snap.cutoff, None, &names)?;
+    let test = build_examples(
+        &layout,
+        &test_table,
+        &inputs.sends,
+        &test_rows,
+        &inputs.catalogue,
+    )?;
+    timings.insert("snapshot_features", seconds_since(t));
+    tracing::info!(
+        train = train.rows.len(),
+        valid = valid.rows.len(),
+        test = test.rows.len(),
+        snapshots = snapshots.len(),
+        "examples built"
+    );
+
+    // Stage 2.
+    let t = Instant::now();
+    let model = Ranker::train(
+        &train.matrix,
+        Some(&valid.matrix),
+        &feature_cols,
+        &config.ranker,
+    )?;
+    timings.insert("ranker_fit", seconds_since(t));
+    let threads = config.ranker.num_threads;
+    let test_pred = model.predict(&test.matrix.x, threads)?;
+    let labels = &test.matrix.labels;
+    let (calibration, ece) = metrics::calibration(&test_pred, labels, 10);
+    let base_rate = labels.iter().map(|&l| f64::from(l)).sum::<f64>() / labels.len().max(1) as f64;
+    let mut temporal = json!({
+        "rows": labels.len(),
+        "base_rate": round(base_rate),
+        "auc": metrics::auc(&test_pred, labels).map(round),
+        "log_loss": round(metrics::log_loss(&test_pred, labels)),
+        "expected_calibration_error": round(ece),
+        "calibration": calibration,
+        "best_iteration": model.best_iteration,
+    });
+    if let Some(truth) = &inputs.truth {
+        // The oracle: the true probabilities on the same rows.
+        let (mut p, mut o, mut y) = (Vec::new(), Vec::new(), Vec::new());
+        for (k, &r) in test.rows.iter().enumerate() {
+            let person = inputs
+                .sends
+                .record_ids
+                .get(r)
+                .and_then(|rec| truth.person_of_record(rec));
+            if let Some(v) =
+                person.and_then(|pp| truth.propensity(pp, inputs.sends.offer[r] as usize))
+            {
+                p.push(test_pred[k]);
+                o.push(v);
+                y.push(labels[k]);
+            }
+        }
+        let model_auc = metrics::auc(&p, &y);
+        let oracle_auc = metrics::auc(&o, &y);
+        if let Some(obj) = temporal.as_object_mut() {
+            obj.insert("truth_rows".into(), json!(y.len()));
+            obj.insert("auc_on_truth_rows".into(), json!(model_auc.map(round)));
+            obj.insert("oracle_auc".into(), json!(oracle_auc.map(round)));
+            obj.insert(
+                "oracle_log_loss".into(),
+                json!(round(metrics::log_loss(&o, &y))),
+            );
+            if let (Some(m), Some(or)) = (model_auc, oracle_auc) {
+                obj.insert("auc_share_of_oracle".into(), json!(round(m / or)));
+            }
+        }
+    }
+    let (fpr, tpr) = metrics::roc_points(&test_pred, labels, 500);
+    let test_labels = labels.clone();
+
+    // Stage 1, fitted on the features at the test cut-off; the candidates
+    // come from the sends before it, so the test window stays unseen.
+    let t = Instant::now();
+    let seg_names: Vec<String> = segments::segment_features()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let seg_params = SegmentParams {
+        clusters: config.clusters,
+        fit_sample: config.kmeans_sample,
+        seed: config.seed,
+    };
+    let seg_raw = test_table.select(&seg_names);
+    let segments_model: Segments = segments::fit_segments(&seg_raw, &seg_params)?;
+    let test_clusters = segments::assign(&segments_model, &seg_raw);
+    drop(seg_raw);
+    let cluster_of = |table: &FeatureTable, clusters: &[u32]| -> HashMap<String, u32> {
+        table
+            .ids
+            .iter()
+            .cloned()
+            .zip(clusters.iter().copied())
+            .collect()
+    };
+    let test_cluster_of = cluster_of(&test_table, &test_clusters);
+    let sends = &inputs.sends;
+    let before_test = (0..sends.len())
+        .filter(|&i| sends.day[i] < test_snap.cutoff)
+        .filter_map(|i| {
+            let c = *test_cluster_of.get(&sends.customer_ids[sends.customer[i] as usize])?;
+            Some((c, sends.offer[i] as usize, sends.redeemed[i] > 0.5))
+        });
+    let eval_candidates = segments::candidates(
+        before_test,
+        config.clusters,
+        &inputs.catalogue.ids,
+        config.smoothing,
+        config.candidates,
+    );
+    timings.insert("segments", seconds_since(t));
+
+    let mut metrics_json = json!({
+        "data": {
+            "customers": inputs.serving.len(),
+            "offers": inputs.catalogue.len(),
+            "interactions": sends.len(),
+            "interactions_with_unknown_customer_or_offer": sends.unknown_offers,
+            "snapshots": snapshots.len(),
+            "window_days": config.window_days,
+            "first_send": format_epoch_days(first_send),
+            "train_cutoffs": snapshots[..snapshots.len() - 2].iter().map(|s| format_epoch_days(s.cutoff)).collect::<Vec<_>>(),
+            "validation_window": valid_snap.describe(),
+            "test_window": test_snap.describe(),
+            "train_rows": train.rows.len(),
+            "validation_rows": valid.rows.len(),
+            "test_rows": test.rows.len(),
+            "feature_count": feature_cols.len(),
+        },
+        "temporal": temporal,
+    });
+    let t = Instant::now();
+    if let Some(truth) = &inputs.truth {
+        let cand_idx = segments::candidate_indices(&eval_candidates, &inputs.catalogue.ids);
+        let figures = ranking_figures(
+            &inputs,
+            truth,
+            &test_table,
+            &test_clusters,
+            &cand_idx,
+            &layout,
+            &model,
+            config,
+        )?;
+        if let (Some(obj), Value::Object(fig)) = (metrics_json.as_object_mut(), figures) {
+            obj.extend(fig);
+        }
+    }
+    timings.insert("ranking_evaluation", seconds_since(t));
+    drop(test_table);
+
+    // What the old system would have claimed: a random split, once with
+    // its leaky features (computed over all the data, including each
+    // row's own outcome), once with our point-in-time features.
+    let t = Instant::now();
+    let all_rows = seeded_sample(sends.len(), config.random_split_rows, config.seed ^ 0x1ea4);
+    let leaky_table = features_at(&inputs, inputs.last_event_day + 1, Some(&all_rows), &names)?;
+    let leaky = build_examples(&layout, &leaky_table, sends, &all_rows, &inputs.catalogue)?;
+    drop(leaky_table);
+    let leaky_figures =
+        random_split_figures(&leaky.matrix, &feature_cols, &config.ranker, config.seed)?;
+    drop(leaky);
+    let mut pool = concat(concat(train, valid), test).matrix;
+    pool = sample_matrix(&pool, config.random_split_rows, config.seed ^ 0x9001);
+    let honest_random = random_split_figures(&pool, &feature_cols, &config.ranker, config.seed)?;
+    drop(pool);
+    timings.insert("random_split_baselines", seconds_since(t));
+    if let Some(obj) = metrics_json.as_object_mut() {
+        obj.insert(
+            "random_split_leaky_features".into(),
+            json!({
+                "what": "the old system's claim: random 70/10/20 split of sends, features computed over all data including each row's own outcome",
+                "figures": leaky_figures,
+            }),
+        );
+        obj.insert(
+            "random_split_point_in_time_features".into(),
+            json!({
+                "what": "random 70/10/20 split of the snapshot rows, point-in-time features",
+                "figures": honest_random,
+            }),
+        );
+    }
+
+    // Serving segments and candidates, from everything known.
+    let t = Instant::now();
+    let serving_raw = inputs.serving.select(&seg_names);
+    let serving_clusters = segments::assign(&segments_model, &serving_raw);
+    drop(serving_raw);
+    let serving_cluster_of = cluster_of(&inputs.serving, &serving_clusters);
+    let all_sends = (0..sends.len()).filter_map(|i| {
+        let c = *serving_cluster_of.get(&sends.customer_ids[sends.customer[i] as usize])?;
+        Some((c, sends.offer[i] as usize, sends.redeemed[i] > 0.5))
+    });
+    let serving_candidates: ClusterCandidates = segments::candidates(
+        all_sends,
+        config.clusters,
+        &inputs.catalogue.ids,
+        config.smoothing,
+        config.candidates,
+    );
+    let mut segment_sizes = vec![0u64; config.clusters];
+    for &c in &serving_clusters {
+        segment_sizes[c as usize] += 1;
+    }
+    timings.insert("serving_segments", seconds_since(t));
+    if let Some(obj) = metrics_json.as_object_mut() {
+        obj.insert(
+            "segments".into(),
+            json!({ "k": config.clusters, "sizes": segment_sizes }),
+        );
+        obj.insert("timings_seconds".into(), json!(timings));
+    }
+
+    round_figures(&mut metrics_json);
+    let gains = model.gain_importance()?;
+    let (written, artifact_files) = write_artifacts(
+        config,
+        &ArtifactSet {
+            model: &model,
+            feature_cols: &feature_cols,
+            segments: &segments_model,
+            candidates: &serving_candidates,
+            metrics: &metrics_json,
+            serving_ids: &inputs.serving.ids,
+            serving_clusters: &serving_clusters,
+            roc: (&fpr, &tpr),
+            test_auc: metrics::auc(&test_pred, &test_labels).unwrap_or(f64::NAN),
+            gains: &gains,
+            data_cutoff: format_epoch_days(inputs.last_event_day),
+        },
+    )?;
+
+    let flat = flatten_metrics(&metrics_json);
+    record_run(
+        &mut tracked,
+        config,
+        &flat,
+        &metrics_json,
+        &written,
+        &artifact_files,
+        &format_epoch_days(inputs.last_event_day),
+    )?;
+    tracked
+        .finish(tracking::RunStatus::Finished)
+        .context("closing the tracked run")?;
+    let get = |k: &str| flat.get(k).copied().unwrap_or(f64::NAN);
+    let summary = timer.finish(
+        sends.len() as u64,
+        inputs.serving.len() as u64,
+        format!(
+            "temporal AUC {:.4} (oracle {:.4}), top-3 expected redemptions {:.1}% of best, NDCG@3 {:.3};              random split with leaky features claimed AUC {:.4}; model {}",
+            get("temporal.auc"),
+            get("temporal.oracle_auc"),
+            100.0 * get("ranking.top3_expected_redemptions_share"),
+            get("ranking.ndcg_at_3"),
+            get("random_split_leaky_features.figures.auc"),
+            written,
+        ),
+    );
+    Ok(TrainOutcome {
+        summary,
+        metrics: metrics_json,
+        model_version: written,
+    })
+}
+
+struct ArtifactSet<'a> {
+    model: &'a Ranker,
+    feature_cols: &'a [String],
+    segments: &'a Segments,
+    candidates: &'a ClusterCandidates,
+    metrics: &'a Value,
+    serving_ids: &'a [String],
+    serving_clusters: &'a [u32],
+    roc: (&'a [f64], &'a [f64]),
+    test_auc: f64,
+    gains: &'a [f64],
+    data_cutoff: String,
+}
+
+/// Writes every artifact atomically, the manifest (with checksums) last;
+/// returns the model version and the files written in the model directory.
+fn write_artifacts(config: &Config, a: &ArtifactSet) -> anyhow::Result<(String, Vec<PathBuf>)> {
+    let dir = &config.model_dir;
+    let path = |f: &str| dir.join(f);
+    let text = a.model.model_text()?;
+    write_bytes_atomic(path(RANKER_FILE), text.as_bytes())?;
+    write_json_atomic(path(FEATURE_COLS_FILE), a.feature_cols)?;
+    write_json_atomic(path(SEGMENTS_FILE), a.segments)?;
+    write_json_atomic(path(CLUSTER_CANDIDATES_FILE), a.candidates)?;
+    write_json_atomic(path(METRICS_FILE), a.metrics)?;
+    let mut files = vec![
+        RANKER_FILE,
+        FEATURE_COLS_FILE,
+        SEGMENTS_FILE,
+        CLUSTER_CANDIDATES_FILE,
+        METRICS_FILE,
+    ];
+    files.extend(charts_written(dir, a)?);
+
+    let ids: Vec<&str> = a.serving_ids.iter().map(String::as_str).collect();
+    let mut segments_df = DataFrame::new(
+        ids.len(),
+        vec![
+            Column::new("customer_id".into(), ids),
+            Column::new("cluster".into(), a.serving_clusters.to_vec()),
+        ],
+    )
+    .map_err(error::polars_err("building customer_segments"))?;
+    TableSink::new(&config.data_dir, config.csv)
+        .write(&CUSTOMER_SEGMENTS, &mut segments_df)
+        .context("writing customer_segments.parquet")?;
+
+    let mut checksums = BTreeMap::new();
+    for f in &files {
+        checksums.insert((*f).to_owned(), sha256_file(&path(f))?);
+    }
+    let trained_at = chrono::Utc::now();
+    let model_version = format!(
+        "{}-{}",
+        trained_at.format("%Y%m%dT%H%M%SZ"),
+        checksums
+            .get(RANKER_FILE)
+            .map(|s| &s[..8])
+            .unwrap_or("model")
+    );
+    let manifest = Manifest {
+        model_version: model_version.clone(),
+        trained_at: trained_at.to_rfc3339(),
+        data_cutoff: a.data_cutoff.clone(),
+        files: checksums,
+    };
+    write_json_atomic(path(MANIFEST_FILE), &manifest)?;
+    files.push(MANIFEST_FILE);
+    Ok((model_version, files.iter().map(|f| path(f)).collect()))
+}
+
+/// Every hyperparameter of the run, as tracking parameters.
+fn config_params(config: &Config) -> Vec<(String, String)> {
+    let r = &config.ranker;
+    [
+        ("seed", config.seed.to_string()),
+        ("identity_map", config.identity_map.to_string()),
+        ("window_days", config.window_days.to_string()),
+        ("clusters", config.clusters.to_string()),
+        ("candidates", config.candidates.to_string()),
+        ("smoothing", config.smoothing.to_string()),
+        ("kmeans_sample", config.kmeans_sample.to_string()),
+        ("eval_customers", config.eval_customers.to_string()),
+        ("random_split_rows", config.random_split_rows.to_string()),
+        ("learning_rate", r.learning_rate.to_string()),
+        ("num_leaves", r.num_leaves.to_string()),
+        ("min_data_in_leaf", r.min_data_in_leaf.to_string()),
+        ("feature_fraction", r.feature_fraction.to_string()),
+        ("lambda_l2", r.lambda_l2.to_string()),
+        ("max_rounds", r.max_rounds.to_string()),
+        ("early_stopping_rounds", r.early_stopping_rounds.to_string()),
+        ("num_threads", r.num_threads.to_string()),
+        ("objective", "binary".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// Logs the data sizes and cut-offs, every figure of `metrics.json`, the
+/// artifacts, and registers the ranker as a new model version.
+fn record_run(
+    run: &mut tracking::Run,
+    config: &Config,
+    flat: &BTreeMap<String, f64>,
+    metrics: &Value,
+    model_version: &str,
+    files: &[PathBuf],
+    data_cutoff: &str,
+) -> anyhow::Result<()> {
+    let data = &metrics["data"];
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut params: Vec<(String, String)> = [
+        "customers",
+        "offers",
+        "interactions",
+        "snapshots",
+        "train_rows",
+        "validation_rows",
+        "test_rows",
+        "feature_count",
+        "first_send",
+        "train_cutoffs",
+        "validation_window",
+        "test_window",
+    ]
+    .iter()
+    .map(|k| (format!("data.{k}"), text(&data[*k])))
+    .collect();
+    params.push(("data.data_cutoff".into(), data_cutoff.to_owned()));
+    params.push((
+        "data.data_dir".into(),
+        config.data_dir.display().to_string(),
+    ));
+    run.log_params(&params)
+        .context("logging the data parameters")?;
+    let values: Vec<(String, f64)> = flat.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    run.log_metrics(&values, 0).context("logging the metrics")?;
+    for file in files {
+        run.log_artifact(file, "model")
+            .with_context(|| format!("logging artifact {}", file.display()))?;
+    }
+    let version = run
+        .register_model(REGISTERED_MODEL, "model")
+        .context("registering the ranker")?;
+    run.set_tags(&[
+        ("model_version", model_version),
+        ("registered_model", REGISTERED_MODEL),
+        ("registered_version", version.version.as_str()),
+    ])
+    .context("tagging the run")?;
+    tracing::info!(model = REGISTERED_MODEL, version = %version.version, "ranker registered");
+    Ok(())
+}
+
+/// The ROC curve of the test window.
+pub const ROC_CHART_FILE: &str = "roc_curve.png";
+/// The ranker's features by total split gain.
+pub const IMPORTANCE_CHART_FILE: &str = "feature_importance.png";
+
+/// PNG charts written beside the model (atomically, by [`charts`]).
+fn charts_written(dir: &Path, a: &ArtifactSet) -> anyhow::Result<Vec<&'static str>> {
+    charts::roc_curve_png(&dir.join(ROC_CHART_FILE), a.roc.0, a.roc.1, a.test_auc)
+        .context("drawing the ROC curve")?;
+    charts::feature_importance_png(
+        &dir.join(IMPORTANCE_CHART_FILE),
+        a.feature_cols,
+        a.gains,
+        20,
+    )
+    .context("drawing the feature importance chart")?;
+    Ok(vec![ROC_CHART_FILE, IMPORTANCE_CHART_FILE])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounded_metrics_read_back_exactly() {
+        let mut v = json!({
+            "auc": 0.7123456789,
+            "calibration": [{ "rows": 10, "mean_predicted": 0.09307638736866557 }],
+            "rows": 12345,
+            "nan": null,
+        });
+        round_figures(&mut v);
+        assert_eq!(v["calibration"][0]["mean_predicted"], json!(0.093076));
+        assert_eq!(v["auc"], json!(0.712346));
+        assert_eq!(v["rows"], json!(12345));
+        let again: Value = serde_json::from_slice(&serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        assert_eq!(again, v);
+        let mut once = v.clone();
+        round_figures(&mut once);
+        assert_eq!(once, v);
+    }
+}

@@ -1,0 +1,102 @@
+//! `train`: fits the segments and the ranker, evaluates them honestly and
+//! writes the model directory.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use pipeline_core::cli::{CommonArgs, exit_with};
+
+#[derive(Debug, Parser)]
+#[command(about = "Two-stage offer model: KMeans segments + LightGBM ranker")]
+struct Args {
+    #[command(flatten)]
+    common: CommonArgs,
+
+    /// Every record is its own customer (no entity_map.parquet needed).
+    #[arg(long)]
+    identity_map: bool,
+    /// Days of each snapshot's label window.
+    #[arg(long, default_value_t = 30)]
+    window_days: u32,
+    /// KMeans segments.
+    #[arg(long, default_value_t = 10)]
+    clusters: usize,
+    /// Candidate offers kept per segment.
+    #[arg(long, default_value_t = 20)]
+    candidates: usize,
+    /// Pseudo-count of the smoothed segment redemption rate.
+    #[arg(long, default_value_t = 20.0)]
+    smoothing: f64,
+    /// KMeans fits on a seeded sample of at most this many customers.
+    #[arg(long, default_value_t = 200_000)]
+    kmeans_sample: usize,
+    /// Customers whose whole-catalogue ranking is scored against the truth.
+    #[arg(long, default_value_t = 10_000)]
+    eval_customers: usize,
+    /// Rows of each random-split comparison.
+    #[arg(long, default_value_t = 300_000)]
+    random_split_rows: usize,
+    #[arg(long, default_value_t = 0.05)]
+    learning_rate: f64,
+    #[arg(long, default_value_t = 31)]
+    num_leaves: u32,
+    #[arg(long, default_value_t = 100)]
+    min_data_in_leaf: u32,
+    #[arg(long, default_value_t = 1000)]
+    max_rounds: u32,
+    #[arg(long, default_value_t = 50)]
+    early_stopping_rounds: u32,
+    /// LightGBM threads (default: the machine's cores). OpenMP threads spin:
+    /// never train beside other heavy work.
+    #[arg(long, env = "OFFERS_TRAIN_THREADS")]
+    threads: Option<usize>,
+    /// Experiment of the tracked run (MLflow at MLFLOW_TRACKING_URI, else a
+    /// local record under the model directory).
+    #[arg(long, env = "MLFLOW_EXPERIMENT_NAME", default_value = "offers-recsys")]
+    experiment: String,
+    /// MLflow tracking server; unset: the run is recorded locally under the
+    /// model directory (no server needed).
+    #[arg(long, env = "MLFLOW_TRACKING_URI")]
+    tracking_uri: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    pipeline_core::telemetry::init_tracing(&args.common.log_level);
+    exit_with(run(args))
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let config = train::Config {
+        data_dir: args.common.data_dir,
+        model_dir: args.common.model_dir,
+        csv: args.common.csv,
+        seed: args.common.seed,
+        identity_map: args.identity_map,
+        window_days: args.window_days,
+        clusters: args.clusters,
+        candidates: args.candidates,
+        smoothing: args.smoothing,
+        kmeans_sample: args.kmeans_sample,
+        eval_customers: args.eval_customers,
+        random_split_rows: args.random_split_rows,
+        experiment: args.experiment,
+        tracking_uri: args.tracking_uri,
+        ranker: train::ranker::RankerParams {
+            learning_rate: args.learning_rate,
+            num_leaves: args.num_leaves,
+            min_data_in_leaf: args.min_data_in_leaf,
+            feature_fraction: 0.9,
+            lambda_l2: 1.0,
+            max_rounds: args.max_rounds,
+            early_stopping_rounds: args.early_stopping_rounds,
+            num_threads: threads,
+            seed: args.common.seed,
+        },
+    };
+    train::run(&config)?;
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! Starts a real `mlflow server` for a test and stops it on drop (the same
+//! helper as the tracking crate's tests).
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a cold `mlflow server` (imports, sqlite migrations) may take.
+const STARTUP_LIMIT: Duration = Duration::from_secs(90);
+
+pub struct MlflowServer {
+    pub uri: String,
+    child: Child,
+    log: PathBuf,
+    // Holds the sqlite database and artifacts until the server is gone.
+    _dir: tempfile::TempDir,
+}
+
+fn venv_dir() -> PathBuf {
+    match std::env::var_os("OFFERS_PYVENV") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => {
+            let home = std::env::var_os("HOME").expect("HOME is set");
+            Path::new(&home).join(".cache/offers-recsys/pyvenv")
+        }
+    }
+}
+
+fn free_loopback_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    listener.local_addr().expect("local address").port()
+}
+
+impl MlflowServer {
+    pub fn start() -> Self {
+        let mlflow = venv_dir().join("bin/mlflow");
+        assert!(
+            mlflow.is_file(),
+            "{} not found: run scripts/setup.sh (installs mlflow into the venv; OFFERS_PYVENV overrides its folder)",
+            mlflow.display()
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_loopback_port();
+        let log = dir.path().join("mlflow-server.log");
+        let log_file = File::create(&log).expect("server log file");
+        let mut command = Command::new(&mlflow);
+        command
+            .arg("server")
+            .arg("--backend-store-uri")
+            .arg(format!(
+                "sqlite:///{}",
+                dir.path().join("mlflow.db").display()
+            ))
+            .arg("--artifacts-destination")
+            .arg(dir.path().join("artifacts"))
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--workers",
+                "1",
+            ])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("log handle"))
+            .stderr(log_file);
+        // Own process group, so Drop stops the server's workers too.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", mlflow.display()));
+        let mut server = Self {
+            uri: format!("http://127.0.0.1:{port}"),
+            child,
+            log,
+            _dir: dir,
+        };
+        server.wait_healthy();
+        server
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    fn wait_healthy(&mut self) {
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        let started = Instant::now();
+        let health = format!("{}/health", self.uri);
+        while started.elapsed() < STARTUP_LIMIT {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "mlflow server exited early ({status}); log:\n{}",
+                    self.log_tail()
+                );
+            }
+            if let Ok(response) = http.get(&health).send()
+                && response.status().is_success()
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        panic!(
+            "mlflow server at {} not healthy after {STARTUP_LIMIT:?}; log:\n{}",
+            self.uri,
+            self.log_tail()
+        );
+    }
+}
+
+impl Drop for MlflowServer {
+    fn drop(&mut self) {
+        // The negative pid addresses the process group we created.
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.child.id())])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Benchmarks the features and train stages: seconds and peak memory at each
+# size, the quality figures of each run (temporal AUC against the oracle,
+# top-3 expected redemptions against the best possible, NDCG@3, retrieval
+# recall, the leaky random-split claim), and lightgbm3 against Python's
+# lightgbm on the same 200k x 60 matrix (300 trees).
+#
+# Usage: scripts/bench_train.sh [PEOPLE:OFFERS ...]
+#   default runs: 100000:8 100000:200 1000000:8
+# Env: BENCH_DIR (default /tmp/offers-bench; datagen output is reused when
+#      present), BENCH_THREADS (default: cores), BENCH_ER=1 to resolve
+#      entities with entity-resolution instead of --identity-map,
+#      OFFERS_PYVENV (Python with lightgbm), BENCH_SKIP_LGBM=1.
+#
+# OpenMP threads spin while they wait: run this on a quiet machine; the
+# script warns when the load average says otherwise.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/offers-recsys/target}"
+BENCH_DIR="${BENCH_DIR:-/tmp/offers-bench}"
+THREADS="${BENCH_THREADS:-$(nproc)}"
+PY="${OFFERS_PYVENV:-$HOME/.cache/offers-recsys/pyvenv}/bin/python"
+RUNS=("$@")
+((${#RUNS[@]})) || RUNS=(100000:8 100000:200 1000000:8)
+
+load=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$load" 'BEGIN{exit !(l > 0.5)}'; then
+  echo "warning: load average $load: other work is running; timings (LightGBM above all) will suffer" >&2
+fi
+
+cargo build --release -q --workspace --all-targets
+BIN="$CARGO_TARGET_DIR/release"
+
+# Runs a command under /usr/bin/time; sets SECS and PEAK_GB.
+measure() {
+  local log=$1; shift
+  /usr/bin/time -f "%e %M" -o "$log.time" "$@" >"$log" 2>&1 || {
+    echo "failed: $* (see $log)" >&2
+    tail -5 "$log" >&2
+    exit 1
+  }
+  read -r SECS KB <"$log.time"
+  PEAK_GB=$(awk -v k="$KB" 'BEGIN{printf "%.2f", k / 1048576}')
+}
+
+rows=()
+for run in "${RUNS[@]}"; do
+  people=${run%%:*}
+  offers=${run##*:}
+  dir="$BENCH_DIR/p${people}-o${offers}"
+  data="$dir/data"
+  models="$dir/models"
+  if [[ ! -f "$data/offer_interactions.parquet" ]]; then
+    echo "datagen: $people people, $offers offers -> $data" >&2
+    "$BIN/datagen" --customers "$people" --offers "$offers" --data-dir "$data" --seed 7 --log-level warn
+  fi
+  map_flag=(--identity-map)
+  if [[ "${BENCH_ER:-0}" == "1" ]]; then
+    "$BIN/entity-resolution" --data-dir "$data" --log-level warn
+    map_flag=()
+  fi
+  echo "features + train: $people people, $offers offers" >&2
+  measure "$dir/features.log" "$BIN/features" --data-dir "$data" "${map_flag[@]}" --log-level info
+  f_secs=$SECS f_gb=$PEAK_GB
+  measure "$dir/train.log" "$BIN/train" --data-dir "$data" --model-dir "$models" "${map_flag[@]}" \
+    --threads "$THREADS" --log-level info
+  t_secs=$SECS t_gb=$PEAK_GB
+  m="$models/metrics.json"
+  q() { jq -r "$1 // \"n/a\" | if type == \"number\" then (. * 10000 | round / 10000) else . end" "$m"; }
+  rows+=("$(printf '%-9s %6s | %8s %7s | %8s %7s | %6s %6s %6s | %6s %6s %6s | %6s %6s | %6s | %7s' \
+    "$people" "$offers" "$f_secs" "$f_gb" "$t_secs" "$t_gb" \
+    "$(q .temporal.auc)" "$(q .temporal.oracle_auc)" "$(q .temporal.auc_share_of_oracle)" \
+    "$(q .ranking.top3_expected_redemptions_share)" "$(q .ranking.two_stage_top3_expected_redemptions_share)" \
+    "$(q .ranking.ndcg_at_3)" "$(q .retrieval.recall_true_best)" "$(q .retrieval.recall_ranker_best)" \
+    "$(q .random_split_leaky_features.figures.auc)" "$(q .data.train_rows)")")
+done
+
+echo
+echo "features and train (threads=$THREADS; seconds wall clock, peak RSS in GB)"
+printf '%-9s %6s | %8s %7s | %8s %7s | %6s %6s %6s | %6s %6s %6s | %6s %6s | %6s | %7s\n' \
+  people offers feat_s feat_GB train_s train_GB auc oracle ratio top3 2stage ndcg3 rec_tb rec_rb leaky train_rows
+for r in "${rows[@]}"; do echo "$r"; done
+echo "auc/oracle/ratio: temporal test window; top3: true expected redemptions of the model's top 3 (whole"
+echo "catalogue) as a share of the best 3; 2stage: same through segment candidates; rec_tb/rec_rb: the truly"
+echo "best / ranker-best offer among the segment's candidates; leaky: AUC the old random split with leaky"
+echo "features claims. Targets: ratio >= 0.97, top3 >= 0.90, 1M people under 120 s and 8 GB per stage."
+
+if [[ "${BENCH_SKIP_LGBM:-0}" != "1" ]]; then
+  echo
+  echo "LightGBM training speed, same matrix 200000 x 60, 300 trees, $THREADS threads (Dataset build included)"
+  lg=$("$BIN/examples/lgbm_speed" 200000 60 300 "$THREADS" "$BENCH_DIR/lgbm")
+  py=$("$PY" scripts/lgbm_speed.py "$BENCH_DIR/lgbm" 60 300 "$THREADS")
+  ls=$(sed -n 's/.*lightgbm3_seconds=\([0-9.]*\).*/\1/p' <<<"$lg")
+  ps=$(sed -n 's/.*python_seconds=\([0-9.]*\).*/\1/p' <<<"$py")
+  printf '%-12s %10s\n' lightgbm3 "$ls s" python "$ps s"
+  awk -v a="$ls" -v b="$ps" 'BEGIN{printf "python / lightgbm3 = %.2f (>= 1 means lightgbm3 is at least as fast)\n", b / a}'
+fi
