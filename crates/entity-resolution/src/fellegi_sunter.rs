@@ -192,7 +192,6 @@ fn em(
     max_iterations: usize,
 ) -> EmFit {
     let total: f64 = patterns.iter().map(|&(_, c)| c as f64).sum();
-    let used: Vec<usize> = (0..m.len()).collect();
     let mut iterations = 0;
     let mut converged = false;
     while iterations < max_iterations {
@@ -202,7 +201,7 @@ fn em(
         let mut matched = 0.0;
         for &(p, c) in patterns {
             let (mut pm, mut pu) = (lambda, 1.0 - lambda);
-            for &f in &used {
+            for f in 0..m.len() {
                 if let Some(l) = level_of(p, f) {
                     pm *= m[f][l];
                     pu *= u[f][l];
@@ -212,7 +211,7 @@ fn em(
             let w = r * c as f64;
             matched += w;
             let w_non = (1.0 - r) * c as f64;
-            for &f in &used {
+            for f in 0..m.len() {
                 if let Some(l) = level_of(p, f) {
                     m_counts[f][l] += w;
                     u_counts[f][l] += w_non;
@@ -220,7 +219,7 @@ fn em(
             }
         }
         let mut change: f64 = 0.0;
-        change = change.max(maximise(&mut m, &m_counts, &used));
+        change = change.max(maximise(&mut m, &m_counts));
         if estimate == Estimate::MAndU {
             // MAP with a prior of U_PRIOR_PAIRS random pairs: negligible
             // on real data, but a table with a handful of candidates keeps
@@ -231,7 +230,7 @@ fn em(
                     *c += U_PRIOR_PAIRS * p;
                 }
             }
-            change = change.max(maximise(&mut u, &u_counts, &used));
+            change = change.max(maximise(&mut u, &u_counts));
         }
         let new_lambda = (matched / total.max(1.0)).clamp(FLOOR, 1.0 - FLOOR);
         change = change.max((new_lambda - lambda).abs());
@@ -258,9 +257,9 @@ enum Estimate {
 }
 
 /// The M step for one set of probabilities: returns the largest change.
-fn maximise(probs: &mut [Vec<f64>], counts: &[Vec<f64>], used: &[usize]) -> f64 {
+fn maximise(probs: &mut [Vec<f64>], counts: &[Vec<f64>]) -> f64 {
     let mut change: f64 = 0.0;
-    for &f in used {
+    for f in 0..probs.len() {
         let sum: f64 = counts[f].iter().sum();
         if sum <= 0.0 {
             continue;
