@@ -307,6 +307,18 @@ pub fn centre_names() -> Vec<String> {
         .collect()
 }
 
+/// How many service centres there are (the length of [`centre_names`]),
+/// without building the names: the generator asks for it per person.
+pub const fn centre_count() -> usize {
+    let mut cities = 0;
+    let mut p = 0;
+    while p < PROVINCES.len() {
+        cities += PROVINCES[p].cities.len();
+        p += 1;
+    }
+    cities * CENTRE_SUFFIXES.len()
+}
+
 /// Index of a centre of `place`'s city in [`centre_names`].
 pub fn centre_of(place: Place, which: usize) -> u16 {
     let before: usize = PROVINCES[..usize::from(place.province)]

@@ -100,6 +100,14 @@ pub struct DatagenSummary {
     pub seconds: f64,
 }
 
+/// Wall time spent in each phase of the chunk loop, for the debug log.
+#[derive(Default)]
+struct PhaseTimes {
+    generate: std::time::Duration,
+    build: std::time::Duration,
+    write: std::time::Duration,
+}
+
 struct Writers {
     customers_raw: TableWriter,
     customers_truth: TableWriter,
@@ -169,9 +177,11 @@ pub fn run(config: &DatagenConfig) -> Result<DatagenSummary, DatagenError> {
     let mut writers: Option<Writers> = None;
     let mut offsets = ChunkOffsets::default();
     let mut totals = (0u64, 0u64);
+    let mut phase = PhaseTimes::default();
 
     for wave_start in (0..chunks).step_by(wave) {
         let wave_chunks: Vec<usize> = (wave_start..(wave_start + wave).min(chunks)).collect();
+        let t0 = Instant::now();
         let raw: Vec<RawChunk> = wave_chunks
             .par_iter()
             .map(|&c| {
@@ -180,6 +190,7 @@ pub fn run(config: &DatagenConfig) -> Result<DatagenSummary, DatagenError> {
                 generate_chunk(&plan, c, start..end)
             })
             .collect();
+        let t1 = Instant::now();
         let mut chunk_offsets = Vec::with_capacity(raw.len());
         for chunk in &raw {
             chunk_offsets.push(offsets);
@@ -191,6 +202,7 @@ pub fn run(config: &DatagenConfig) -> Result<DatagenSummary, DatagenError> {
             .map(|(chunk, &off)| chunk_tables(chunk, off, &ids, &offers, &centres))
             .collect::<Result<_, _>>()
             .map_err(build_err("chunk"))?;
+        let t2 = Instant::now();
         for (chunk, tables) in raw.iter().zip(built) {
             totals.0 += tables.truth_propensity.height() as u64;
             if writers.is_none() {
@@ -202,7 +214,16 @@ pub fn run(config: &DatagenConfig) -> Result<DatagenSummary, DatagenError> {
             totals.1 += chunk.base_len() as u64;
             bar.set_position(totals.1);
         }
+        phase.generate += t1 - t0;
+        phase.build += t2 - t1;
+        phase.write += t2.elapsed();
     }
+    tracing::debug!(
+        generate_s = phase.generate.as_secs_f64(),
+        build_s = phase.build.as_secs_f64(),
+        write_s = phase.write.as_secs_f64(),
+        "phases"
+    );
     bar.finish_and_clear();
     config.sink.write(&OFFERS, &mut offers_df)?;
     if let Some(w) = writers {

@@ -476,7 +476,7 @@ fn history(
     let count = (full * active_share).round() as u32;
     let preferred: Vec<usize> = services_in(t.preferred_category).collect();
     let home_centre = geography::centre_of(person.place, rng.random_range(0..2));
-    let centres = geography::centre_names().len() as u16;
+    let centres = geography::centre_count() as u16;
     for _ in 0..count {
         let service = if rng.random_bool(P_PREFERRED_PURCHASE) {
             preferred[rng.random_range(0..preferred.len())]

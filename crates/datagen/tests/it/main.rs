@@ -453,3 +453,11 @@ fn the_binary_writes_csv_on_request() {
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
+
+#[test]
+fn the_centre_count_matches_the_centre_names() {
+    assert_eq!(
+        datagen::geography::centre_count(),
+        datagen::geography::centre_names().len()
+    );
+}
