@@ -37,10 +37,10 @@
 //! # Key layout (Redis)
 //!
 //! See [`keys`]. The serving database (the one in the URL, default 0) holds
-//! `cust:{customer_id}` (binary value, [`encoding`]), `rec:{record_id}`
-//! (the customer_id, for every source record whose id differs from its
-//! customer id), `offers:generation` and `offers:meta` (JSON
-//! [`GenerationMeta`]). A load fills a *staging* database and switches with
+//! `cust:{customer_id}` (binary value, [`encoding`]), `recs:{bucket}` (hashes
+//! `record_id` -> `customer_id` for every source record whose id differs from
+//! its customer id, about 64 per bucket so Redis keeps them compact),
+//! `offers:generation` and `offers:meta` (JSON [`GenerationMeta`]). A load fills a *staging* database and switches with
 //! `SWAPDB`, which is atomic: readers see the old generation or the new one,
 //! never a mix. The old generation then sits in the staging database and is
 //! flushed.

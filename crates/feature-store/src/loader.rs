@@ -4,8 +4,9 @@
 //! 1. takes the load lock (`offers:load-lock`, `SET NX` with a TTL that
 //!    the load keeps refreshing, so a killed load frees it by itself);
 //! 2. empties the staging database (leftovers of an interrupted load);
-//! 3. writes every `cust:` and `rec:` key into the staging database with
-//!    pipelined `MSET`s, several pipelines in flight at once, so no key
+//! 3. writes every `cust:` key (pipelined `MSET`s) and every alias (one
+//!    `HSET recs:{bucket}` per bucket, see [`crate::keys`]) into the staging
+//!    database, several pipelines in flight at once, so no key
 //!    costs a round trip;
 //! 4. writes `offers:meta`, then `offers:generation` (number + 1), and
 //!    checks that the staging database holds exactly the keys it wrote;
@@ -38,6 +39,8 @@ pub struct LoadReport {
     pub generation: u64,
     pub customers: u64,
     pub aliases: u64,
+    /// `recs:{bucket}` alias hashes written (non-empty buckets).
+    pub alias_buckets: u64,
     /// Bytes of encoded customer values (without keys).
     pub value_bytes: u64,
     /// Seconds spent writing and switching.
@@ -47,8 +50,8 @@ pub struct LoadReport {
 /// Keys per `MSET`: large enough that the per-command cost vanishes, small
 /// enough that one command never blocks the server for long.
 const KEYS_PER_MSET: usize = 500;
-/// `MSET`s per pipeline (one round trip).
-const MSETS_PER_PIPELINE: usize = 8;
+/// Entries (customers or aliases) per pipeline (one round trip).
+const ENTRIES_PER_PIPELINE: usize = 4000;
 /// Pipelines in flight at once: the client encodes the next while the
 /// server applies the previous ones.
 const PIPELINES_IN_FLIGHT: usize = 4;
@@ -200,7 +203,7 @@ impl GenerationLoader {
             .write_and_switch(tables, model_version, &token, &mut progress)
             .await;
         match result {
-            Ok((generation, value_bytes)) => {
+            Ok((generation, value_bytes, alias_buckets)) => {
                 // The previous generation and the lock now sit in the staging
                 // database; freeing them is best effort.
                 if let Err(e) = self.flush_staging().await {
@@ -212,6 +215,7 @@ impl GenerationLoader {
                     generation,
                     customers: tables.len() as u64,
                     aliases: tables.aliases.len() as u64,
+                    alias_buckets,
                     value_bytes,
                     seconds: started.elapsed().as_secs_f64(),
                 })
@@ -292,70 +296,58 @@ impl GenerationLoader {
         model_version: Option<String>,
         token: &str,
         progress: &mut impl FnMut(u64),
-    ) -> Result<(u64, u64), StoreError> {
+    ) -> Result<(u64, u64, u64), StoreError> {
         let generation = self.serving_generation().await?.unwrap_or(0) + 1;
         self.flush_staging().await?;
 
-        let mut in_flight: JoinSet<Result<u64, StoreError>> = JoinSet::new();
-        let mut lock_refreshed = Instant::now();
-        let refresh_every = self.lock_ttl / 3;
-        let mut value_bytes = 0u64;
-        let mut value = Vec::new();
-        let mut pipe = redis::pipe();
-        let mut mset = redis::cmd("MSET");
-        let (mut keys_in_mset, mut msets, mut keys_in_pipe) = (0usize, 0usize, 0u64);
+        let buckets = keys::alias_bucket_count(tables.aliases.len() as u64);
+        let mut writer = PipelineWriter::new(self, token, progress);
 
-        let customers = (0..tables.len()).map(|row| {
-            let id = &tables.customer_ids[row];
+        // Customers: `MSET`s of KEYS_PER_MSET keys.
+        let mut value = Vec::new();
+        let mut key = String::new();
+        let mut value_bytes = 0u64;
+        let mut mset = redis::cmd("MSET");
+        let mut keys_in_mset = 0usize;
+        for (row, id) in tables.customer_ids.iter().enumerate() {
             encode_customer_into(&mut value, tables.clusters[row], tables.features_of(row));
             value_bytes += value.len() as u64;
-            (keys::customer_key(id), value.clone())
-        });
-        let aliases = tables
-            .aliases
-            .iter()
-            .map(|(record, customer)| (keys::alias_key(record), customer.as_bytes().to_vec()));
-        for (key, bytes) in customers.chain(aliases) {
-            mset.arg(key).arg(bytes);
+            key.clear();
+            key.push_str(keys::CUSTOMER_PREFIX);
+            key.push_str(id);
+            mset.arg(key.as_bytes()).arg(value.as_slice());
             keys_in_mset += 1;
             if keys_in_mset == KEYS_PER_MSET {
-                pipe.add_command(std::mem::replace(&mut mset, redis::cmd("MSET")))
-                    .ignore();
-                keys_in_pipe += keys_in_mset as u64;
-                keys_in_mset = 0;
-                msets += 1;
-            }
-            if msets == MSETS_PER_PIPELINE {
-                let full = std::mem::replace(&mut pipe, redis::pipe());
-                msets = 0;
-                self.send(
-                    &mut in_flight,
-                    full,
-                    std::mem::take(&mut keys_in_pipe),
-                    progress,
-                )
-                .await?;
-                if lock_refreshed.elapsed() >= refresh_every {
-                    self.refresh_lock(token).await?;
-                    lock_refreshed = Instant::now();
-                }
+                let full = std::mem::replace(&mut mset, redis::cmd("MSET"));
+                writer.add(full, std::mem::take(&mut keys_in_mset)).await?;
             }
         }
         if keys_in_mset > 0 {
-            pipe.add_command(mset).ignore();
-            keys_in_pipe += keys_in_mset as u64;
+            writer.add(mset, keys_in_mset).await?;
         }
-        if keys_in_pipe > 0 {
-            self.send(&mut in_flight, pipe, keys_in_pipe, progress)
-                .await?;
+
+        // Aliases: one `HSET recs:{bucket} record customer ...` per bucket.
+        let grouped = group_by_bucket(&tables.aliases, buckets);
+        let mut nonempty_buckets = 0u64;
+        for (bucket, members) in grouped.iter().enumerate() {
+            if members.is_empty() {
+                continue;
+            }
+            let mut hset = redis::cmd("HSET");
+            hset.arg(keys::alias_bucket_key(bucket as u64));
+            for &i in members {
+                let (record, customer) = &tables.aliases[i as usize];
+                hset.arg(record.as_str()).arg(customer.as_str());
+            }
+            nonempty_buckets += 1;
+            writer.add(hset, members.len()).await?;
         }
-        while let Some(done) = in_flight.join_next().await {
-            progress(self.joined(done)?);
-        }
+        writer.finish().await?;
 
         // Meta, then the generation number: a staging database with a
         // generation number is complete.
-        let meta = tables.meta(generation, model_version);
+        let mut meta = tables.meta(generation, model_version);
+        meta.alias_buckets = Some(buckets);
         let meta_json = serde_json::to_string(&meta).map_err(|e| StoreError::Corrupt {
             key: keys::META.to_owned(),
             reason: e.to_string(),
@@ -379,7 +371,7 @@ impl GenerationLoader {
         )
         .await?
         .0;
-        let expected = tables.len() as u64 + tables.aliases.len() as u64 + 2;
+        let expected = tables.len() as u64 + nonempty_buckets + 2;
         if size != expected {
             return Err(StoreError::Corrupt {
                 key: format!("database {}", self.staging_db),
@@ -414,10 +406,10 @@ impl GenerationLoader {
             generation,
             "switched the serving database to the new generation"
         );
-        Ok((generation, value_bytes))
+        Ok((generation, value_bytes, nonempty_buckets))
     }
 
-    async fn refresh_lock(&self, token: &str) -> Result<(), StoreError> {
+    pub(crate) async fn refresh_lock(&self, token: &str) -> Result<(), StoreError> {
         let ttl = (self.lock_ttl.as_millis() as u64).to_string();
         if self.lock_call(token, &ttl).await? {
             Ok(())
@@ -430,34 +422,6 @@ impl GenerationLoader {
         }
     }
 
-    /// Sends one pipeline in the background, first waiting for a slot.
-    async fn send(
-        &self,
-        in_flight: &mut JoinSet<Result<u64, StoreError>>,
-        pipe: redis::Pipeline,
-        keys_in_pipe: u64,
-        progress: &mut impl FnMut(u64),
-    ) -> Result<(), StoreError> {
-        while in_flight.len() >= PIPELINES_IN_FLIGHT {
-            if let Some(done) = in_flight.join_next().await {
-                progress(self.joined(done)?);
-            }
-        }
-        let mut conn = self.staging.clone();
-        let url = self.url.clone();
-        in_flight.spawn(async move {
-            bounded(
-                &url,
-                "MSET pipeline",
-                WRITE_DEADLINE,
-                pipe.query_async::<()>(&mut conn),
-            )
-            .await?;
-            Ok(keys_in_pipe)
-        });
-        Ok(())
-    }
-
     fn joined(
         &self,
         done: Result<Result<u64, StoreError>, tokio::task::JoinError>,
@@ -466,5 +430,93 @@ impl GenerationLoader {
             key: format!("database {}", self.staging_db),
             reason: format!("a write task failed: {e}"),
         })?
+    }
+}
+
+/// Record indices of `aliases` per bucket ([`keys::alias_bucket`]), each
+/// bucket in input order.
+fn group_by_bucket(aliases: &[(String, String)], buckets: u64) -> Vec<Vec<u32>> {
+    let mut grouped: Vec<Vec<u32>> = (0..buckets)
+        .map(|_| Vec::with_capacity(keys::ALIASES_PER_BUCKET as usize + 16))
+        .collect();
+    for (i, (record, _)) in aliases.iter().enumerate() {
+        grouped[keys::alias_bucket(record, buckets) as usize].push(i as u32);
+    }
+    grouped
+}
+
+/// Groups write commands into pipelines of about [`ENTRIES_PER_PIPELINE`]
+/// entries and keeps up to [`PIPELINES_IN_FLIGHT`] of them in flight on the
+/// staging connection, refreshing the load lock as it goes.
+struct PipelineWriter<'a, P: FnMut(u64)> {
+    loader: &'a GenerationLoader,
+    token: &'a str,
+    progress: &'a mut P,
+    in_flight: JoinSet<Result<u64, StoreError>>,
+    pipe: redis::Pipeline,
+    entries_in_pipe: usize,
+    lock_refreshed: Instant,
+}
+
+impl<'a, P: FnMut(u64)> PipelineWriter<'a, P> {
+    fn new(loader: &'a GenerationLoader, token: &'a str, progress: &'a mut P) -> Self {
+        Self {
+            loader,
+            token,
+            progress,
+            in_flight: JoinSet::new(),
+            pipe: redis::pipe(),
+            entries_in_pipe: 0,
+            lock_refreshed: Instant::now(),
+        }
+    }
+
+    /// Adds one command that writes `entries` entries.
+    async fn add(&mut self, cmd: redis::Cmd, entries: usize) -> Result<(), StoreError> {
+        self.pipe.add_command(cmd).ignore();
+        self.entries_in_pipe += entries;
+        if self.entries_in_pipe >= ENTRIES_PER_PIPELINE {
+            self.send().await?;
+            if self.lock_refreshed.elapsed() >= self.loader.lock_ttl / 3 {
+                self.loader.refresh_lock(self.token).await?;
+                self.lock_refreshed = Instant::now();
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the pipeline in the background, first waiting for a slot.
+    async fn send(&mut self) -> Result<(), StoreError> {
+        while self.in_flight.len() >= PIPELINES_IN_FLIGHT {
+            if let Some(done) = self.in_flight.join_next().await {
+                (self.progress)(self.loader.joined(done)?);
+            }
+        }
+        let pipe = std::mem::replace(&mut self.pipe, redis::pipe());
+        let entries = std::mem::take(&mut self.entries_in_pipe) as u64;
+        let mut conn = self.loader.staging.clone();
+        let url = self.loader.url.clone();
+        self.in_flight.spawn(async move {
+            bounded(
+                &url,
+                "write pipeline",
+                WRITE_DEADLINE,
+                pipe.query_async::<()>(&mut conn),
+            )
+            .await?;
+            Ok(entries)
+        });
+        Ok(())
+    }
+
+    /// Sends what is left and waits for every pipeline.
+    async fn finish(mut self) -> Result<(), StoreError> {
+        if self.entries_in_pipe > 0 {
+            self.send().await?;
+        }
+        while let Some(done) = self.in_flight.join_next().await {
+            (self.progress)(self.loader.joined(done)?);
+        }
+        Ok(())
     }
 }

@@ -37,8 +37,13 @@ pub struct GenerationMeta {
     pub feature_names: Vec<String>,
     /// Customers stored (one `cust:` key each).
     pub customers: u64,
-    /// Alias keys stored (`rec:` keys).
+    /// Aliases stored (record ids that differ from their customer id).
     pub aliases: u64,
+    /// The number of `recs:{bucket}` alias hashes ([`crate::keys`]); `None`
+    /// for the embedded store and for generations of the legacy layout (one
+    /// `rec:{record_id}` string per alias), which the reader still serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias_buckets: Option<u64>,
     /// SHA-256 over the three input files, so two stores built from the
     /// same files report the same version.
     pub data_version: String,

@@ -2,7 +2,8 @@
 //!
 //! Every lookup is one Lua script call, which Redis runs atomically: it
 //! reads the serving generation number, the customer key, and (for a record
-//! id) the alias and the customer it names. A load's `SWAPDB` therefore
+//! id) the alias (a field of its `recs:{bucket}` hash) and the customer it
+//! names. A load's `SWAPDB` therefore
 //! happens entirely before or after a lookup, never in the middle of one.
 //! The script also returns the generation's meta when the number differs
 //! from the one this store has cached, so a switch costs one larger reply
@@ -49,10 +50,16 @@ impl RedisTimeouts {
     }
 }
 
-/// KEYS: cust:{id}, rec:{id}, offers:generation, offers:meta.
-/// ARGV: the generation the caller has cached ("" if none), the id.
+/// KEYS: cust:{id}, the alias key of {id} under the cached generation
+/// (`recs:{bucket}`, or `rec:{id}` of the legacy layout), offers:generation,
+/// offers:meta.
+/// ARGV: the generation the caller has cached ("" if none), the id, the
+/// customer key prefix, `h` (alias bucket hash) or `s` (legacy string).
 /// Reply: {} when no generation is loaded, else
 /// {generation, meta or false, customer_id, value or false}.
+/// The alias key depends on the generation's bucket count, so the alias is
+/// only read when the serving generation is the cached one; otherwise the
+/// reply carries the new meta and the caller asks again with it.
 const LOOKUP_SCRIPT: &str = r"
 local gen = redis.call('GET', KEYS[3])
 if not gen then return {} end
@@ -60,8 +67,9 @@ local meta = false
 if gen ~= ARGV[1] then meta = redis.call('GET', KEYS[4]) end
 local cid = ARGV[2]
 local v = redis.call('GET', KEYS[1])
-if not v then
-  local c = redis.call('GET', KEYS[2])
+if not v and gen == ARGV[1] then
+  local c
+  if ARGV[4] == 'h' then c = redis.call('HGET', KEYS[2], ARGV[2]) else c = redis.call('GET', KEYS[2]) end
   if c then
     cid = c
     v = redis.call('GET', ARGV[3] .. c)
@@ -69,6 +77,10 @@ if not v then
 end
 return {gen, meta, cid, v}
 ";
+
+/// Lookup attempts when generations switch between them (each switch costs
+/// an alias lookup one more round trip).
+const LOOKUP_ATTEMPTS: usize = 3;
 
 /// A reconnecting Redis client over the serving database. Cheap to clone
 /// (clones share the connection and the cached generation meta).
@@ -96,6 +108,14 @@ impl std::fmt::Debug for RedisStore {
 }
 
 type LookupReply = Vec<Option<Vec<u8>>>;
+
+/// One round trip of a lookup.
+enum Attempt {
+    Done(Option<CustomerRecord>),
+    /// The generation changed and the alias was not read: retry with this
+    /// meta.
+    Switched(Arc<GenerationMeta>),
+}
 
 impl RedisStore {
     /// Checks the URL and creates the client without touching the network:
@@ -188,24 +208,45 @@ impl RedisStore {
         }
     }
 
-    /// One atomic round trip: the serving generation and the customer named
-    /// by `id` (customer id first, then record alias).
+    /// The serving generation and the customer named by `id` (customer id
+    /// first, then record alias), read atomically: one round trip, two for
+    /// an alias just after a generation switch.
     pub async fn lookup(&self, id: &str) -> Result<Option<CustomerRecord>, StoreError> {
-        let cached = self.cached_meta();
-        let known = cached
-            .as_ref()
-            .map(|m| m.generation.to_string())
-            .unwrap_or_default();
+        let mut cached = self.cached_meta();
+        for _ in 0..LOOKUP_ATTEMPTS {
+            match self.lookup_once(id, cached.as_ref()).await? {
+                Attempt::Done(record) => return Ok(record),
+                Attempt::Switched(meta) => cached = Some(meta),
+            }
+        }
+        Err(StoreError::Timeout {
+            url: self.inner.url.clone(),
+            what: "an alias lookup (the generation switched at every attempt)",
+            millis: self.inner.timeouts.deadline().as_millis() * LOOKUP_ATTEMPTS as u128,
+        })
+    }
+
+    async fn lookup_once(
+        &self,
+        id: &str,
+        cached: Option<&Arc<GenerationMeta>>,
+    ) -> Result<Attempt, StoreError> {
+        let known = cached.map(|m| m.generation.to_string()).unwrap_or_default();
+        let (alias_key, alias_mode) = match cached.and_then(|m| m.alias_buckets) {
+            Some(buckets) => (keys::alias_bucket_key(keys::alias_bucket(id, buckets)), "h"),
+            None => (keys::legacy_alias_key(id), "s"),
+        };
         let mut conn = self.inner.manager.clone();
         let mut invocation = self.inner.script.prepare_invoke();
         invocation
             .key(keys::customer_key(id))
-            .key(keys::alias_key(id))
+            .key(alias_key)
             .key(keys::GENERATION)
             .key(keys::META)
             .arg(&known)
             .arg(id)
-            .arg(keys::CUSTOMER_PREFIX);
+            .arg(keys::CUSTOMER_PREFIX)
+            .arg(alias_mode);
         let reply: LookupReply = bounded(
             &self.inner.url,
             "lookup",
@@ -224,16 +265,23 @@ impl RedisStore {
         let meta_json = reply.next().flatten();
         let customer_id = reply.next().flatten();
         let value = reply.next().flatten();
+        let switched = generation != known;
         let meta = match (meta_json, cached) {
             (Some(json), _) => self.parse_meta(&generation, &json)?,
-            (None, Some(cached)) if cached.generation.to_string() == generation => cached,
+            (None, Some(cached)) if !switched => Arc::clone(cached),
             (None, _) => return Err(self.missing_meta()),
         };
         let (Some(customer_id), Some(value)) = (customer_id, value) else {
-            return Ok(None);
+            // After a switch the script skipped the alias (its key depends on
+            // the new meta): ask again with it.
+            return Ok(if switched {
+                Attempt::Switched(meta)
+            } else {
+                Attempt::Done(None)
+            });
         };
         let customer_id = String::from_utf8(customer_id).map_err(|_| StoreError::Corrupt {
-            key: keys::alias_key(id),
+            key: format!("alias of `{id}`"),
             reason: "customer id is not UTF-8".to_owned(),
         })?;
         let corrupt = |reason: String| StoreError::Corrupt {
@@ -249,12 +297,12 @@ impl RedisStore {
                 meta.feature_names.len()
             )));
         }
-        Ok(Some(CustomerRecord {
+        Ok(Attempt::Done(Some(CustomerRecord {
             customer_id,
             cluster,
             features,
             generation: meta,
-        }))
+        })))
     }
 
     /// The serving generation's meta (cached; re-read when the generation

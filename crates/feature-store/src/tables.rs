@@ -245,13 +245,15 @@ impl CustomerTables {
         &self.features[row * n..(row + 1) * n]
     }
 
-    /// The meta of a generation built from these tables.
+    /// The meta of a generation built from these tables (`alias_buckets` is
+    /// set by the Redis loader, which chooses them).
     pub fn meta(&self, generation: u64, model_version: Option<String>) -> GenerationMeta {
         GenerationMeta {
             generation,
             feature_names: self.feature_names.clone(),
             customers: self.customer_ids.len() as u64,
             aliases: self.aliases.len() as u64,
+            alias_buckets: None,
             data_version: self.data_version.clone(),
             model_version,
             created_at: chrono::Utc::now().to_rfc3339(),

@@ -88,9 +88,12 @@ async fn load_then_lookup_by_customer_and_by_record_round_trips_exactly() {
         FIXTURE_FEATURES.map(str::to_owned).to_vec()
     );
     assert_eq!(meta.model_version.as_deref(), Some("model-1"));
-    // Serving database: customers + aliases + generation + meta; the
-    // staging database is empty again and the lock is gone.
-    assert_eq!(dbsize(&server, 0), 50 + 75 + 2);
+    assert_eq!(meta.alias_buckets, Some(2));
+    // Serving database: customers + alias buckets (75 aliases, 64 per
+    // bucket) + generation + meta; the staging database is empty again and
+    // the lock is gone.
+    assert_eq!(report.alias_buckets, 2);
+    assert_eq!(dbsize(&server, 0), 50 + 2 + 2);
     assert_eq!(dbsize(&server, STAGING), 0);
 }
 
@@ -118,7 +121,8 @@ async fn a_second_load_switches_generation_and_drops_the_first() {
     assert_eq!(record.generation.generation, 2);
     assert!(store.lookup("CUS00029").await.unwrap().is_none());
     assert!(store.lookup("REC00028b").await.unwrap().is_none());
-    assert_eq!(dbsize(&server, 0), 20 + 30 + 2);
+    assert_eq!(report.alias_buckets, 1);
+    assert_eq!(dbsize(&server, 0), 20 + 1 + 2);
     assert_eq!(dbsize(&server, STAGING), 0);
     assert_eq!(store.generation().await.unwrap().generation, 2);
 }
@@ -224,8 +228,8 @@ async fn an_interrupted_load_leaves_the_old_generation_serving() {
     assert!(store.lookup("CUS00150").await.unwrap().is_none());
     assert_eq!(
         dbsize(&server, 0),
-        100 + 150 + 2 + 1,
-        "generation 1 plus the dead load's lock"
+        100 + 3 + 2 + 1,
+        "generation 1 (150 aliases in 3 buckets) plus the dead load's lock"
     );
 
     // The dead load's lock blocks a new load until it expires.
@@ -235,7 +239,7 @@ async fn an_interrupted_load_leaves_the_old_generation_serving() {
     tokio::time::sleep(Duration::from_millis(900)).await;
     let report = loader.load(&small, None, |_| {}).await.unwrap();
     assert_eq!(report.generation, 2);
-    assert_eq!(dbsize(&server, 0), 10 + 15 + 2);
+    assert_eq!(dbsize(&server, 0), 10 + 1 + 2);
     assert_eq!(
         store.lookup("CUS00005").await.unwrap().unwrap().features[0],
         2.0
@@ -384,4 +388,48 @@ async fn bad_urls_and_settings_are_clear_errors() {
         matches!(err, StoreError::NoGeneration { .. }) && err.is_unavailable(),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn generations_of_the_legacy_alias_layout_are_still_served() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let customers = fixture_customers(10, 1.0);
+    let tables = tables(dir.path(), &customers);
+    load(&server.url(), &tables).await;
+    // Rewrite the generation as a loader before alias buckets wrote it: one
+    // `rec:{record_id}` string per alias, a meta without `alias_buckets`.
+    let mut conn = server.connection(0);
+    let mut meta: serde_json::Value = serde_json::from_str(
+        &redis::cmd("GET")
+            .arg("offers:meta")
+            .query::<String>(&mut conn)
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        meta.as_object_mut()
+            .unwrap()
+            .remove("alias_buckets")
+            .is_some()
+    );
+    let _: () = redis::cmd("SET")
+        .arg("offers:meta")
+        .arg(meta.to_string())
+        .query(&mut conn)
+        .unwrap();
+    let _: () = redis::cmd("DEL").arg("recs:0").query(&mut conn).unwrap();
+    for (record, customer) in &tables.aliases {
+        let _: () = redis::cmd("SET")
+            .arg(format!("rec:{record}"))
+            .arg(customer)
+            .query(&mut conn)
+            .unwrap();
+    }
+    let store = RedisStore::connect(&server.url(), quick()).await.unwrap();
+    let record = store.lookup("REC00004b").await.unwrap().unwrap();
+    assert_eq!(record.customer_id, "CUS00004");
+    assert_eq!(bits(&record.features), expected_bits(&customers[4]));
+    assert_eq!(record.generation.alias_buckets, None);
+    assert!(store.lookup("REC00099a").await.unwrap().is_none());
 }
