@@ -77,6 +77,30 @@ fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
+/// `t` rounded half away from zero, like `f64::round`, for `|t| < 2^53`,
+/// without the libm call that `round` costs on the baseline x86-64 target
+/// (no SSE4.1 rounding instruction): `t - trunc(t)` is exact.
+#[inline]
+fn round_small(t: f64) -> f64 {
+    let i = t as i64;
+    let f = t - i as f64;
+    (i + i64::from(f >= 0.5) - i64::from(f <= -0.5)) as f64
+}
+
+/// Whether `v` may be `k / 10^s` for some `s` in 1..=4 (a quick filter: a
+/// `false` is certain, a `true` is then checked exactly). Such a `v` is
+/// the correctly rounded `K / 10^4` with `K = k * 10^(4 - s)`, so `v * 10^4`
+/// lies within `|K| * 2.3e-16` of the integer `K`; a product farther than
+/// `1e-15` relative from every integer is no such decimal.
+#[inline]
+fn may_be_decimal(v: f64) -> bool {
+    let t = v * 10_000.0;
+    if t.abs() >= (1u64 << 50) as f64 {
+        return true;
+    }
+    (t - round_small(t)).abs() <= t.abs() * 1e-15
+}
+
 /// `x = p / q` exactly (bitwise), for `x > 0` with a small denominator:
 /// walks the convergents of the continued fraction of `x`.
 fn ratio(x: f64) -> Option<(u64, u64)> {
@@ -88,11 +112,12 @@ fn ratio(x: f64) -> Option<(u64, u64)> {
     let (mut k0, mut k1) = (1u64, 0u64);
     let mut r = x;
     for _ in 0..24 {
-        let a = r.floor();
-        if a >= 1e12 || a.is_nan() {
+        // r >= 0, so the truncating cast is the floor (and costs no libm
+        // call); NaN and infinity stop here.
+        if r.is_nan() || r >= 1e12 {
             return None;
         }
-        let a = a as u64;
+        let a = r as u64;
         let h = a.checked_mul(h1)?.checked_add(h0)?;
         let k = a.checked_mul(k1)?.checked_add(k0)?;
         if k > MAX_DENOMINATOR {
@@ -102,7 +127,7 @@ fn ratio(x: f64) -> Option<(u64, u64)> {
             return Some((h, k));
         }
         (h0, h1, k0, k1) = (h1, h, k1, k);
-        let frac = r - r.floor();
+        let frac = r - a as f64;
         if frac <= 0.0 {
             return None;
         }
@@ -124,7 +149,7 @@ fn classify(v: f64) -> (u8, u64, u64) {
     if !v.is_finite() || bits == (-0.0f64).to_bits() {
         return (TAG_F64, 0, 0);
     }
-    if v.fract() == 0.0 && v.abs() < EXACT_INT {
+    if v.abs() < EXACT_INT && (v as i64) as f64 == v {
         return if v > 0.0 {
             (TAG_POS_INT, v as u64, 0)
         } else {
@@ -132,14 +157,20 @@ fn classify(v: f64) -> (u8, u64, u64) {
         };
     }
     let f32_exact = (v as f32) as f64 == v;
-    for (i, p) in POW10.iter().enumerate() {
-        let k = (v * p).round();
-        if k.abs() < EXACT_INT && (k / p).to_bits() == bits {
-            let z = zigzag(k as i64);
-            if f32_exact && varint_len(z) > 4 {
-                return (TAG_F32, 0, 0);
+    if may_be_decimal(v) {
+        for (i, p) in POW10.iter().enumerate() {
+            let t = v * p;
+            if t.abs() >= EXACT_INT {
+                continue;
             }
-            return (TAG_DECIMAL_1 + i as u8, z, 0);
+            let k = round_small(t);
+            if k.abs() < EXACT_INT && (k / p).to_bits() == bits {
+                let z = zigzag(k as i64);
+                if f32_exact && varint_len(z) > 4 {
+                    return (TAG_F32, 0, 0);
+                }
+                return (TAG_DECIMAL_1 + i as u8, z, 0);
+            }
         }
     }
     if let Some((p, q)) = ratio(v.abs())
@@ -289,4 +320,165 @@ pub fn decode_customer(bytes: &[u8]) -> Result<(u32, Vec<f64>), DecodeError> {
         return Err(DecodeError::Trailing(bytes.len() - r.pos));
     }
     Ok((cluster, features))
+}
+
+#[cfg(test)]
+mod tests {
+    //! The encoder's fast paths must choose exactly what the plain version
+    //! (kept here as the reference) chose.
+    use super::*;
+
+    mod reference {
+        use super::super::*;
+
+        /// `x = p / q` exactly (bitwise), for `x > 0` with a small denominator:
+        /// walks the convergents of the continued fraction of `x`.
+        fn ratio_reference(x: f64) -> Option<(u64, u64)> {
+            if !(x > 0.0 && x < 1e12) {
+                return None;
+            }
+            let bits = x.to_bits();
+            let (mut h0, mut h1) = (0u64, 1u64);
+            let (mut k0, mut k1) = (1u64, 0u64);
+            let mut r = x;
+            for _ in 0..24 {
+                let a = r.floor();
+                if a >= 1e12 || a.is_nan() {
+                    return None;
+                }
+                let a = a as u64;
+                let h = a.checked_mul(h1)?.checked_add(h0)?;
+                let k = a.checked_mul(k1)?.checked_add(k0)?;
+                if k > MAX_DENOMINATOR {
+                    return None;
+                }
+                if (h as f64 / k as f64).to_bits() == bits {
+                    return Some((h, k));
+                }
+                (h0, h1, k0, k1) = (h1, h, k1, k);
+                let frac = r - r.floor();
+                if frac <= 0.0 {
+                    return None;
+                }
+                r = 1.0 / frac;
+            }
+            None
+        }
+
+        /// The tag and (for varint forms) the integer payloads of one value.
+        pub(super) fn classify_reference(v: f64) -> (u8, u64, u64) {
+            let bits = v.to_bits();
+            if bits == 0 {
+                return (TAG_ZERO, 0, 0);
+            }
+            if bits == f64::NAN.to_bits() {
+                return (TAG_NAN, 0, 0);
+            }
+            // -0.0 would pass the integer and decimal checks as +0.0.
+            if !v.is_finite() || bits == (-0.0f64).to_bits() {
+                return (TAG_F64, 0, 0);
+            }
+            if v.fract() == 0.0 && v.abs() < EXACT_INT {
+                return if v > 0.0 {
+                    (TAG_POS_INT, v as u64, 0)
+                } else {
+                    (TAG_NEG_INT, (-v) as u64, 0)
+                };
+            }
+            let f32_exact = (v as f32) as f64 == v;
+            for (i, p) in POW10.iter().enumerate() {
+                let k = (v * p).round();
+                if k.abs() < EXACT_INT && (k / p).to_bits() == bits {
+                    let z = zigzag(k as i64);
+                    if f32_exact && varint_len(z) > 4 {
+                        return (TAG_F32, 0, 0);
+                    }
+                    return (TAG_DECIMAL_1 + i as u8, z, 0);
+                }
+            }
+            if let Some((p, q)) = ratio_reference(v.abs())
+                && (!f32_exact || varint_len(p) + varint_len(q) <= 4)
+            {
+                let tag = if v > 0.0 {
+                    TAG_POS_RATIO
+                } else {
+                    TAG_NEG_RATIO
+                };
+                return (tag, p, q);
+            }
+            if f32_exact {
+                (TAG_F32, 0, 0)
+            } else {
+                (TAG_F64, 0, 0)
+            }
+        }
+    }
+
+    /// SplitMix64.
+    fn next(state: &mut u64) -> u64 {
+        *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    #[test]
+    fn fast_classify_matches_the_reference() {
+        let mut state = 7u64;
+        let mut values = vec![
+            0.0,
+            -0.0,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+            5e-324,
+            0.5,
+            -0.5,
+            1.5,
+            -2.5,
+            0.1 + 0.2,
+            1.0 / 3.0,
+            2f64.powi(52) + 0.5,
+            2f64.powi(53),
+            2f64.powi(53) - 1.0,
+            -(2f64.powi(53) - 1.0),
+            2f64.powi(60),
+            9.2e18,
+            1e12,
+            1e12 - 0.5,
+            0.99995,
+            0.00005,
+            -0.00015,
+            4503599627370495.5,
+            450359962737.0495,
+        ];
+        for _ in 0..300_000 {
+            let r = next(&mut state);
+            let small = (r % 2_000_000) as f64 - 1_000_000.0;
+            let s = POW10[(r >> 40) as usize % 4];
+            let q = 1 + (r >> 20) % 5_000;
+            let big = (r >> 11) as f64;
+            values.extend([
+                f64::from_bits(r),
+                small / s,
+                small / q as f64,
+                big / s,
+                big / 10_000_000.0,
+                (small / s) * (1.0 + 1e-15),
+                ((r % 40) as f64 + 1.0) / ((r >> 8) % 90 + 2) as f64,
+                (r >> 11) as f64 / (1u64 << 53) as f64,
+                ((r >> 30) % 40_000) as f64 / 100.0 / ((r % 39) + 1) as f64,
+            ]);
+        }
+        for v in values {
+            assert_eq!(
+                classify(v),
+                reference::classify_reference(v),
+                "{v:e} ({:#x})",
+                v.to_bits()
+            );
+        }
+    }
 }
