@@ -17,7 +17,8 @@ pub mod population;
 pub mod response;
 pub mod tables;
 
-use std::time::Instant;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use pipeline_core::schema::{
@@ -103,9 +104,10 @@ pub struct DatagenSummary {
 /// Wall time spent in each phase of the chunk loop, for the debug log.
 #[derive(Default)]
 struct PhaseTimes {
-    generate: std::time::Duration,
-    build: std::time::Duration,
-    write: std::time::Duration,
+    generate: Duration,
+    build: Duration,
+    /// Blocked handing chunks to a writer that is behind.
+    wait_for_writer: Duration,
 }
 
 struct Writers {
@@ -147,6 +149,27 @@ impl Writers {
     }
 }
 
+/// Writes the chunks' tables in the order they arrive, opening the files on
+/// the first chunk. Returns the open writers (none if no chunk came) and the
+/// time spent writing.
+fn write_chunks(
+    sink: &TableSink,
+    chunks: mpsc::Receiver<ChunkTables>,
+) -> Result<(Option<Writers>, Duration), DatagenError> {
+    let mut writers: Option<Writers> = None;
+    let mut busy = Duration::ZERO;
+    for tables in chunks {
+        let t = Instant::now();
+        let w = match writers.as_mut() {
+            Some(w) => w,
+            None => writers.insert(Writers::create(sink, &tables)?),
+        };
+        w.write(tables)?;
+        busy += t.elapsed();
+    }
+    Ok((writers, busy))
+}
+
 fn build_err(table: &'static str) -> impl FnOnce(polars::error::PolarsError) -> DatagenError {
     move |source| DatagenError::Build { table, source }
 }
@@ -174,54 +197,72 @@ pub fn run(config: &DatagenConfig) -> Result<DatagenSummary, DatagenError> {
     // wave is written; few enough to bound memory.
     let wave = (2 * rayon::current_num_threads()).max(2);
     let bar = progress_bar(config.customers, "people");
-    let mut writers: Option<Writers> = None;
     let mut offsets = ChunkOffsets::default();
     let mut totals = (0u64, 0u64);
     let mut phase = PhaseTimes::default();
 
-    for wave_start in (0..chunks).step_by(wave) {
-        let wave_chunks: Vec<usize> = (wave_start..(wave_start + wave).min(chunks)).collect();
-        let t0 = Instant::now();
-        let raw: Vec<RawChunk> = wave_chunks
-            .par_iter()
-            .map(|&c| {
-                let start = c as u64 * CHUNK_PEOPLE;
-                let end = (start + CHUNK_PEOPLE).min(config.customers);
-                generate_chunk(&plan, c, start..end)
-            })
-            .collect();
-        let t1 = Instant::now();
-        let mut chunk_offsets = Vec::with_capacity(raw.len());
-        for chunk in &raw {
-            chunk_offsets.push(offsets);
-            offsets.advance(chunk);
-        }
-        let built: Vec<ChunkTables> = raw
-            .par_iter()
-            .zip(chunk_offsets.par_iter())
-            .map(|(chunk, &off)| chunk_tables(chunk, off, &ids, &offers, &centres))
-            .collect::<Result<_, _>>()
-            .map_err(build_err("chunk"))?;
-        let t2 = Instant::now();
-        for (chunk, tables) in raw.iter().zip(built) {
-            totals.0 += tables.truth_propensity.height() as u64;
-            if writers.is_none() {
-                writers = Some(Writers::create(&config.sink, &tables)?);
+    // Writing (Parquet encoding and compression) runs on its own thread,
+    // in chunk order, while the next wave is generated: on a few cores the
+    // two together take little longer than either alone.
+    let (tx, rx) = mpsc::sync_channel::<ChunkTables>(wave);
+    let (generated, written) = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| write_chunks(&config.sink, rx));
+        let generated = (|| -> Result<(), DatagenError> {
+            for wave_start in (0..chunks).step_by(wave) {
+                let wave_chunks: Vec<usize> =
+                    (wave_start..(wave_start + wave).min(chunks)).collect();
+                let t0 = Instant::now();
+                let raw: Vec<RawChunk> = wave_chunks
+                    .par_iter()
+                    .map(|&c| {
+                        let start = c as u64 * CHUNK_PEOPLE;
+                        let end = (start + CHUNK_PEOPLE).min(config.customers);
+                        generate_chunk(&plan, c, start..end)
+                    })
+                    .collect();
+                let t1 = Instant::now();
+                let mut chunk_offsets = Vec::with_capacity(raw.len());
+                for chunk in &raw {
+                    chunk_offsets.push(offsets);
+                    offsets.advance(chunk);
+                }
+                let built: Vec<ChunkTables> = raw
+                    .par_iter()
+                    .zip(chunk_offsets.par_iter())
+                    .map(|(chunk, &off)| chunk_tables(chunk, off, &ids, &offers, &centres))
+                    .collect::<Result<_, _>>()
+                    .map_err(build_err("chunk"))?;
+                let t2 = Instant::now();
+                for (chunk, tables) in raw.iter().zip(built) {
+                    totals.0 += tables.truth_propensity.height() as u64;
+                    if tx.send(tables).is_err() {
+                        // The writer stopped on an error, which its join
+                        // below reports.
+                        return Ok(());
+                    }
+                    totals.1 += chunk.base_len() as u64;
+                    bar.set_position(totals.1);
+                }
+                phase.generate += t1 - t0;
+                phase.build += t2 - t1;
+                phase.wait_for_writer += t2.elapsed();
             }
-            if let Some(w) = writers.as_mut() {
-                w.write(tables)?;
-            }
-            totals.1 += chunk.base_len() as u64;
-            bar.set_position(totals.1);
-        }
-        phase.generate += t1 - t0;
-        phase.build += t2 - t1;
-        phase.write += t2.elapsed();
-    }
+            Ok(())
+        })();
+        drop(tx);
+        let written = match writer.join() {
+            Ok(written) => written,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        (generated, written)
+    });
+    generated?;
+    let (writers, write_time) = written?;
     tracing::debug!(
         generate_s = phase.generate.as_secs_f64(),
         build_s = phase.build.as_secs_f64(),
-        write_s = phase.write.as_secs_f64(),
+        wait_for_writer_s = phase.wait_for_writer.as_secs_f64(),
+        writer_busy_s = write_time.as_secs_f64(),
         "phases"
     );
     bar.finish_and_clear();

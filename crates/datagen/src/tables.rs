@@ -50,19 +50,6 @@ impl IdFormat {
             interaction: digits(40 * base_people).max(9),
         }
     }
-
-    pub fn record(&self, n: u64) -> String {
-        format!("REC{:0w$}", n, w = self.record)
-    }
-    pub fn person(&self, n: u64) -> String {
-        format!("P{:0w$}", n, w = self.person)
-    }
-    fn transaction(&self, n: u64) -> String {
-        format!("TXN{:0w$}", n, w = self.transaction)
-    }
-    fn interaction(&self, n: u64) -> String {
-        format!("INT{:0w$}", n, w = self.interaction)
-    }
 }
 
 /// The tables of one chunk.
@@ -74,10 +61,11 @@ pub struct ChunkTables {
     pub truth_propensity: DataFrame,
 }
 
-fn date_column(name: &str, days: Vec<i32>) -> PolarsResult<Column> {
-    Series::new(name.into(), days)
-        .cast(&DataType::Date)
-        .map(Column::from)
+fn date_column(name: &str, days: Vec<i32>) -> Column {
+    Int32Chunked::from_vec(name.into(), days)
+        .into_date()
+        .into_series()
+        .into()
 }
 
 fn opt_date_column(name: &str, days: Vec<Option<i32>>) -> PolarsResult<Column> {
@@ -93,6 +81,67 @@ where
     Series::new(name.into(), values).into()
 }
 
+fn str_col<'a>(name: &str, values: impl Iterator<Item = &'a str>) -> Column {
+    StringChunked::from_iter_values(name.into(), values)
+        .into_series()
+        .into()
+}
+
+fn opt_str_col<'a>(name: &str, values: impl Iterator<Item = Option<&'a str>>) -> Column {
+    StringChunked::from_iter_options(name.into(), values)
+        .into_series()
+        .into()
+}
+
+/// Appends `n` in decimal, zero-padded to `width` digits.
+fn push_padded(buf: &mut String, n: u64, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = n;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let len = digits.len() - start;
+    buf.extend(std::iter::repeat_n('0', width.saturating_sub(len)));
+    buf.extend(digits[start..].iter().map(|&d| char::from(d)));
+}
+
+/// The ids `PREFIX{n:0width$}` of `numbers`, written through one reused
+/// buffer straight into the column: no `String` per row.
+fn id_chunked(
+    name: &str,
+    prefix: &str,
+    width: usize,
+    numbers: impl Iterator<Item = u64>,
+) -> StringChunked {
+    let mut values = StringChunkedBuilder::new(name.into(), numbers.size_hint().0);
+    let mut buf = String::with_capacity(prefix.len() + width.max(20));
+    for n in numbers {
+        buf.clear();
+        buf.push_str(prefix);
+        push_padded(&mut buf, n, width);
+        values.append_value(buf.as_str());
+    }
+    values.finish()
+}
+
+/// The values of `source` at `indices`, as the column `name`: gathering
+/// shares the source's string data instead of copying it per row.
+fn gather(source: &StringChunked, name: &str, indices: &[IdxSize]) -> PolarsResult<Column> {
+    let mut out = source.take(indices)?;
+    out.rename(name.into());
+    Ok(out.into_series().into())
+}
+
+fn lookup<'a>(values: impl Iterator<Item = &'a str>) -> StringChunked {
+    StringChunked::from_iter_values(PlSmallStr::EMPTY, values)
+}
+
 pub fn chunk_tables(
     chunk: &RawChunk,
     offsets: ChunkOffsets,
@@ -100,136 +149,119 @@ pub fn chunk_tables(
     offers: &[Offer],
     centres: &[String],
 ) -> PolarsResult<ChunkTables> {
-    let record_ids: Vec<String> = (0..chunk.records.len() as u64)
-        .map(|i| ids.record(offsets.record + i + 1))
-        .collect();
+    let r = &chunk.records;
+    let record_ids = id_chunked(
+        "record_id",
+        "REC",
+        ids.record,
+        (0..r.len() as u64).map(|i| offsets.record + i + 1),
+    );
     let base_len = chunk.base_len();
-    let person_ids: Vec<String> = (0..chunk.people.len())
-        .map(|pi| {
-            let n = if pi < base_len {
+    let person_ids = id_chunked(
+        "true_customer_id",
+        "P",
+        ids.person,
+        (0..chunk.people.len()).map(|pi| {
+            if pi < base_len {
                 chunk.base.start + pi as u64 + 1
             } else {
                 ids.base_people + offsets.lookalike + (pi - base_len) as u64 + 1
-            };
-            ids.person(n)
-        })
-        .collect();
+            }
+        }),
+    );
+    let record_id_col: Column = record_ids.clone().into_series().into();
 
-    let r = &chunk.records;
     let customers_raw = DataFrame::new_infer_height(vec![
-        col("record_id", record_ids.clone()),
-        col(
-            "first_name",
-            r.iter().map(|x| x.first.as_str()).collect::<Vec<_>>(),
-        ),
-        col(
-            "last_name",
-            r.iter().map(|x| x.last.as_str()).collect::<Vec<_>>(),
-        ),
-        col(
-            "email",
-            r.iter().map(|x| x.email.as_deref()).collect::<Vec<_>>(),
-        ),
-        col(
-            "phone",
-            r.iter().map(|x| x.phone.as_deref()).collect::<Vec<_>>(),
-        ),
+        record_id_col.clone(),
+        str_col("first_name", r.iter().map(|x| x.first.as_str())),
+        str_col("last_name", r.iter().map(|x| x.last.as_str())),
+        opt_str_col("email", r.iter().map(|x| x.email.as_deref())),
+        opt_str_col("phone", r.iter().map(|x| x.phone.as_deref())),
         opt_date_column("date_of_birth", r.iter().map(|x| x.dob).collect())?,
-        col(
-            "city",
-            r.iter().map(|x| x.city.as_str()).collect::<Vec<_>>(),
-        ),
-        col("province", r.iter().map(|x| x.province).collect::<Vec<_>>()),
-        col(
-            "postal_code",
-            r.iter().map(|x| x.postal.as_str()).collect::<Vec<_>>(),
-        ),
+        str_col("city", r.iter().map(|x| x.city.as_str())),
+        str_col("province", r.iter().map(|x| x.province)),
+        str_col("postal_code", r.iter().map(|x| x.postal.as_str())),
         date_column(
             "registration_date",
             r.iter().map(|x| x.registration).collect(),
-        )?,
+        ),
     ])?;
+    let record_people: Vec<IdxSize> = r.iter().map(|x| x.person as IdxSize).collect();
     let customers_truth = DataFrame::new_infer_height(vec![
-        col("record_id", record_ids.clone()),
-        col(
-            "true_customer_id",
-            r.iter()
-                .map(|x| person_ids[x.person as usize].as_str())
-                .collect::<Vec<_>>(),
-        ),
-        col(
-            "dup_type",
-            r.iter().map(|x| x.dup_type.as_str()).collect::<Vec<_>>(),
-        ),
+        record_id_col,
+        gather(&person_ids, "true_customer_id", &record_people)?,
+        str_col("dup_type", r.iter().map(|x| x.dup_type.as_str())),
     ])?;
 
     let t = &chunk.transactions;
-    let service = |x: &crate::population::RawTransaction| &SERVICES[usize::from(x.service)];
+    let t_records: Vec<IdxSize> = t.iter().map(|x| x.record as IdxSize).collect();
+    let t_services: Vec<IdxSize> = t.iter().map(|x| IdxSize::from(x.service)).collect();
+    let t_centres: Vec<IdxSize> = t.iter().map(|x| IdxSize::from(x.centre)).collect();
     let transactions = DataFrame::new_infer_height(vec![
-        col(
+        id_chunked(
             "transaction_id",
-            (0..t.len() as u64)
-                .map(|i| ids.transaction(offsets.transaction + i + 1))
-                .collect::<Vec<_>>(),
-        ),
-        col(
-            "record_id",
-            t.iter()
-                .map(|x| record_ids[x.record as usize].as_str())
-                .collect::<Vec<_>>(),
-        ),
-        col(
+            "TXN",
+            ids.transaction,
+            (0..t.len() as u64).map(|i| offsets.transaction + i + 1),
+        )
+        .into_series()
+        .into(),
+        gather(&record_ids, "record_id", &t_records)?,
+        gather(
+            &lookup(SERVICES.iter().map(|s| s.id)),
             "service_id",
-            t.iter().map(|x| service(x).id).collect::<Vec<_>>(),
-        ),
-        col(
+            &t_services,
+        )?,
+        gather(
+            &lookup(SERVICES.iter().map(|s| s.name)),
             "service_name",
-            t.iter().map(|x| service(x).name).collect::<Vec<_>>(),
-        ),
-        col(
+            &t_services,
+        )?,
+        gather(
+            &lookup(
+                SERVICES
+                    .iter()
+                    .map(|s| SERVICE_CATEGORIES[usize::from(s.category)]),
+            ),
             "service_category",
-            t.iter()
-                .map(|x| SERVICE_CATEGORIES[usize::from(service(x).category)])
-                .collect::<Vec<_>>(),
-        ),
+            &t_services,
+        )?,
         col("amount", t.iter().map(|x| x.amount).collect::<Vec<_>>()),
-        col(
+        gather(
+            &lookup(centres.iter().map(String::as_str)),
             "location",
-            t.iter()
-                .map(|x| centres[usize::from(x.centre)].as_str())
-                .collect::<Vec<_>>(),
-        ),
-        date_column("transaction_date", t.iter().map(|x| x.date).collect())?,
+            &t_centres,
+        )?,
+        date_column("transaction_date", t.iter().map(|x| x.date).collect()),
     ])?;
 
     let it = &chunk.interactions;
-    let offer = |x: &crate::population::RawInteraction| &offers[usize::from(x.offer)];
+    let offer_ids = lookup(offers.iter().map(|o| o.id.as_str()));
+    let i_records: Vec<IdxSize> = it.iter().map(|x| x.record as IdxSize).collect();
+    let i_offers: Vec<IdxSize> = it.iter().map(|x| IdxSize::from(x.offer)).collect();
     let offer_interactions = DataFrame::new_infer_height(vec![
-        col(
+        id_chunked(
             "interaction_id",
-            (0..it.len() as u64)
-                .map(|i| ids.interaction(offsets.interaction + i + 1))
-                .collect::<Vec<_>>(),
-        ),
-        col(
-            "record_id",
-            it.iter()
-                .map(|x| record_ids[x.record as usize].as_str())
-                .collect::<Vec<_>>(),
-        ),
-        col(
-            "offer_id",
-            it.iter().map(|x| offer(x).id.as_str()).collect::<Vec<_>>(),
-        ),
-        col(
+            "INT",
+            ids.interaction,
+            (0..it.len() as u64).map(|i| offsets.interaction + i + 1),
+        )
+        .into_series()
+        .into(),
+        gather(&record_ids, "record_id", &i_records)?,
+        gather(&offer_ids, "offer_id", &i_offers)?,
+        gather(
+            &lookup(offers.iter().map(|o| o.type_name())),
             "offer_type",
-            it.iter().map(|x| offer(x).type_name()).collect::<Vec<_>>(),
-        ),
+            &i_offers,
+        )?,
         col(
             "offer_value",
-            it.iter().map(|x| offer(x).value).collect::<Vec<_>>(),
+            it.iter()
+                .map(|x| offers[usize::from(x.offer)].value)
+                .collect::<Vec<_>>(),
         ),
-        date_column("sent_date", it.iter().map(|x| x.sent).collect())?,
+        date_column("sent_date", it.iter().map(|x| x.sent).collect()),
         col("opened", it.iter().map(|x| x.opened).collect::<Vec<_>>()),
         col("clicked", it.iter().map(|x| x.clicked).collect::<Vec<_>>()),
         col(
@@ -245,15 +277,15 @@ pub fn chunk_tables(
         if !chunk.in_truth_sample[pi] {
             continue;
         }
-        for o in offers {
-            truth_people.push(person_ids[pi].as_str());
-            truth_offers.push(o.id.as_str());
+        for (oi, o) in offers.iter().enumerate() {
+            truth_people.push(pi as IdxSize);
+            truth_offers.push(oi as IdxSize);
             truth_p.push(crate::response::redemption_probability(&person.traits, o));
         }
     }
     let truth_propensity = DataFrame::new_infer_height(vec![
-        col("true_customer_id", truth_people),
-        col("offer_id", truth_offers),
+        gather(&person_ids, "true_customer_id", &truth_people)?,
+        gather(&offer_ids, "offer_id", &truth_offers)?,
         col("propensity", truth_p),
     ])?;
 
@@ -290,4 +322,23 @@ pub fn offers_table(offers: &[Offer]) -> PolarsResult<DataFrame> {
             offers.iter().map(|o| o.category_name()).collect::<Vec<_>>(),
         ),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_zero_padded_like_format() {
+        for (n, width) in [
+            (0, 1),
+            (7, 7),
+            (1_234_567, 7),
+            (12_345_678, 7),
+            (u64::MAX, 9),
+        ] {
+            let ca = id_chunked("id", "REC", width, std::iter::once(n));
+            assert_eq!(ca.get(0), Some(format!("REC{n:0width$}").as_str()));
+        }
+    }
 }
