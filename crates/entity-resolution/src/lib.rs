@@ -826,7 +826,9 @@ pub struct FieldExplanation {
     pub value_l: Option<String>,
     pub value_r: Option<String>,
     pub level: Option<String>,
+    /// P(level) among matches.
     pub m: Option<f64>,
+    /// P(level) in the non-match class the pair is explained against.
     pub u: Option<f64>,
     /// log2(m / u), 0 when a value is missing.
     pub weight: f64,
@@ -840,8 +842,14 @@ pub struct FieldExplanation {
 pub struct Explanation {
     pub record_l: String,
     pub record_r: String,
+    /// The non-match class the pair is most like; `u` is its.
+    pub against: String,
+    /// log2 of the match class's share over `against`'s.
     pub prior_weight: f64,
     pub fields: Vec<FieldExplanation>,
+    /// log2 of `against`'s probability of the pair over all non-match
+    /// classes' (0 with a single non-match class, negative otherwise).
+    pub other_classes: f64,
     pub match_weight: f64,
     pub match_probability: f64,
     pub threshold: f64,
@@ -850,7 +858,11 @@ pub struct Explanation {
 
 impl fmt::Display for Explanation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "match weight of {} and {}", self.record_l, self.record_r)?;
+        writeln!(
+            f,
+            "match weight of {} and {} (u of the class \"{}\", the non-matches they are most like)",
+            self.record_l, self.record_r, self.against
+        )?;
         writeln!(
             f,
             "  {:<16} {:<22} {:<22} {:<20} {:>9} {:>9} {:>8} {:>7} {:>9}",
@@ -878,6 +890,11 @@ impl fmt::Display for Explanation {
                 e.cumulative
             )?;
         }
+        writeln!(
+            f,
+            "  {:<16} {:<22} {:<22} {:<20} {:>9} {:>9} {:>8.2} {:>7} {:>9.2}",
+            "other classes", "", "", "", "", "", self.other_classes, "", self.match_weight
+        )?;
         writeln!(
             f,
             "  match weight {:.3}, probability {:.6} ({} at threshold {})",
@@ -937,34 +954,35 @@ pub fn explain(config: &Config, record_l: &str, record_r: &str) -> anyhow::Resul
         }
     };
     let scorer = Scorer::new(&model, &prepared.fields);
-    let mut cumulative = scorer.prior();
+    let breakdown = scorer.breakdown(&prepared.fields, comparator.pattern(a, b), a);
+    let mut cumulative = breakdown.prior;
     let mut fields = Vec::new();
-    for (f, fm) in model.fields.iter().enumerate() {
-        let level = comparator.level(f, a, b);
-        let (weight, tf) = level.map_or((0.0, 0.0), |l| {
-            scorer.field_weight(&prepared.fields, f, l, a)
-        });
+    for (f, (fm, term)) in model.fields.iter().zip(&breakdown.fields).enumerate() {
+        let (weight, tf) = term.map_or((0.0, 0.0), |t| (t.weight, t.tf));
         cumulative += weight + tf;
         fields.push(FieldExplanation {
             field: fm.name.clone(),
             value_l: prepared.fields[f].value(a).map(str::to_owned),
             value_r: prepared.fields[f].value(b).map(str::to_owned),
-            level: level.map(|l| fm.levels[l].clone()),
-            m: level.map(|l| fm.m[l]),
-            u: level.map(|l| fm.u[l]),
+            level: term.map(|t| fm.levels[t.level].clone()),
+            m: term.map(|t| t.m),
+            u: term.map(|t| t.u),
             weight,
             tf_adjustment: tf,
             cumulative,
         });
     }
+    let match_weight = cumulative + breakdown.other_classes;
     Ok(Explanation {
         record_l: record_l.to_owned(),
         record_r: record_r.to_owned(),
-        prior_weight: scorer.prior(),
+        against: breakdown.against,
+        prior_weight: breakdown.prior,
         fields,
-        match_weight: cumulative,
-        match_probability: probability(cumulative),
+        other_classes: breakdown.other_classes,
+        match_weight,
+        match_probability: probability(match_weight),
         threshold: settings.match_threshold,
-        linked: probability(cumulative) >= settings.match_threshold,
+        linked: probability(match_weight) >= settings.match_threshold,
     })
 }

@@ -311,6 +311,23 @@ impl fmt::Display for Report {
             "  {:<34} {:>14.6}",
             "lambda (match prior)", self.model.lambda
         )?;
+        writeln!(
+            f,
+            "  {:<34} {:>14}",
+            "EM iterations",
+            format!(
+                "{}{}",
+                self.model.em_iterations,
+                if self.model.em_converged {
+                    ""
+                } else {
+                    " (cap)"
+                }
+            )
+        )?;
+        for class in &self.model.classes {
+            writeln!(f, "    class {:<28} {:>14.6}", class.name, class.share)?;
+        }
         writeln!(f, "  {:<34} {:>14}", "linked pairs", self.linked_pairs)?;
         writeln!(f, "  {:<34} {:>14}", "clusters (people)", self.clusters)?;
         writeln!(

@@ -229,7 +229,7 @@ fn default_u_pairs() -> usize {
     2_000_000
 }
 fn default_em_iterations() -> usize {
-    50
+    200
 }
 fn default_separator() -> char {
     ','

@@ -77,6 +77,19 @@ fn febrl1_pairwise_f1_at_least_0_99_without_labels() {
     }
 }
 
+/// FEBRL 2 and 3 (5,000 records each; 3 has up to nine heavily corrupted
+/// duplicates of a record, so many true pairs are far from identical).
+#[test]
+fn febrl2_and_febrl3_pairwise_f1_at_least_0_99_without_labels() {
+    for (file, records) in [("dataset2.csv", 5000), ("dataset3.csv", 5000)] {
+        let out = tempfile::tempdir().unwrap();
+        let report = run(&febrl_config(febrl(file), out.path())).unwrap();
+        let q = report.quality.clone().expect("FEBRL ids give ground truth");
+        assert_eq!(report.records, records, "{file}");
+        assert!(q.pairwise_f1 >= 0.99, "{file}: F1 {}", q.pairwise_f1);
+    }
+}
+
 #[test]
 fn saved_model_is_reused_and_ids_are_stable() {
     let out = tempfile::tempdir().unwrap();
