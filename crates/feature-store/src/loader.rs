@@ -50,6 +50,8 @@ pub struct LoadReport {
 /// Keys per `MSET`: large enough that the per-command cost vanishes, small
 /// enough that one command never blocks the server for long.
 const KEYS_PER_MSET: usize = 500;
+/// Customers per encoding task.
+const CUSTOMERS_PER_CHUNK: usize = 8 * KEYS_PER_MSET;
 /// Entries (customers or aliases) per pipeline (one round trip).
 const ENTRIES_PER_PIPELINE: usize = 4000;
 /// Pipelines in flight at once: the client encodes the next while the
@@ -303,27 +305,32 @@ impl GenerationLoader {
         let buckets = keys::alias_bucket_count(tables.aliases.len() as u64);
         let mut writer = PipelineWriter::new(self, token, progress);
 
-        // Customers: `MSET`s of KEYS_PER_MSET keys.
-        let mut value = Vec::new();
-        let mut key = String::new();
+        // Customers: `MSET`s of KEYS_PER_MSET keys, encoded on blocking
+        // threads (the encoder is the client's hot spot) a few chunks ahead
+        // of the writes, so encoding overlaps itself and the server's work.
+        let n_features = tables.feature_names.len();
+        let ahead = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
         let mut value_bytes = 0u64;
-        let mut mset = redis::cmd("MSET");
-        let mut keys_in_mset = 0usize;
-        for (row, id) in tables.customer_ids.iter().enumerate() {
-            encode_customer_into(&mut value, tables.clusters[row], tables.features_of(row));
-            value_bytes += value.len() as u64;
-            key.clear();
-            key.push_str(keys::CUSTOMER_PREFIX);
-            key.push_str(id);
-            mset.arg(key.as_bytes()).arg(value.as_slice());
-            keys_in_mset += 1;
-            if keys_in_mset == KEYS_PER_MSET {
-                let full = std::mem::replace(&mut mset, redis::cmd("MSET"));
-                writer.add(full, std::mem::take(&mut keys_in_mset)).await?;
+        let mut chunks = (0..tables.len()).step_by(CUSTOMERS_PER_CHUNK).map(|start| {
+            let end = (start + CUSTOMERS_PER_CHUNK).min(tables.len());
+            let ids = tables.customer_ids[start..end].to_vec();
+            let clusters = tables.clusters[start..end].to_vec();
+            let features = tables.features[start * n_features..end * n_features].to_vec();
+            tokio::task::spawn_blocking(move || {
+                encode_chunk(&ids, &clusters, &features, n_features)
+            })
+        });
+        let mut encoding: std::collections::VecDeque<_> = chunks.by_ref().take(ahead).collect();
+        while let Some(next) = encoding.pop_front() {
+            let (commands, bytes) = next.await.map_err(|e| StoreError::Corrupt {
+                key: format!("database {}", self.staging_db),
+                reason: format!("an encoding task failed: {e}"),
+            })?;
+            encoding.extend(chunks.next());
+            value_bytes += bytes;
+            for (command, keys) in commands {
+                writer.add(command, keys).await?;
             }
-        }
-        if keys_in_mset > 0 {
-            writer.add(mset, keys_in_mset).await?;
         }
 
         // Aliases: one `HSET recs:{bucket} record customer ...` per bucket.
@@ -519,4 +526,36 @@ impl<'a, P: FnMut(u64)> PipelineWriter<'a, P> {
         }
         Ok(())
     }
+}
+
+/// `MSET` commands (with their key counts) for one chunk of customers, and
+/// the bytes of their encoded values.
+fn encode_chunk(
+    ids: &[String],
+    clusters: &[u32],
+    features: &[f64],
+    n: usize,
+) -> (Vec<(redis::Cmd, usize)>, u64) {
+    let mut commands = Vec::with_capacity(ids.len().div_ceil(KEYS_PER_MSET));
+    let mut value = Vec::new();
+    let mut key = String::new();
+    let mut value_bytes = 0u64;
+    for (start, chunk) in ids
+        .chunks(KEYS_PER_MSET)
+        .enumerate()
+        .map(|(i, c)| (i * KEYS_PER_MSET, c))
+    {
+        let mut mset = redis::cmd("MSET");
+        for (offset, id) in chunk.iter().enumerate() {
+            let row = start + offset;
+            encode_customer_into(&mut value, clusters[row], &features[row * n..(row + 1) * n]);
+            value_bytes += value.len() as u64;
+            key.clear();
+            key.push_str(keys::CUSTOMER_PREFIX);
+            key.push_str(id);
+            mset.arg(key.as_bytes()).arg(value.as_slice());
+        }
+        commands.push((mset, chunk.len()));
+    }
+    (commands, value_bytes)
 }
