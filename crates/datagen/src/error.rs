@@ -13,6 +13,13 @@ pub enum DatagenError {
     #[error(transparent)]
     Table(#[from] CoreError),
 
+    #[error("starting the thread that writes {table}: {source}")]
+    Thread {
+        table: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("building the {table} table: {source}")]
     Build {
         table: &'static str,

@@ -6,8 +6,11 @@
 //! Generation is chunked: [`population::generate_chunk`] makes a fixed
 //! number of people from an RNG seeded by the run's seed and the chunk's
 //! index, chunks run in parallel (rayon) and are written in order, so the
-//! same seed gives byte-identical tables whatever the thread count. Memory
-//! stays bounded by a wave of chunks, not by the size of the run.
+//! same seed gives byte-identical tables whatever the thread count. Each
+//! table has its own writer thread, so a wave is encoded and compressed
+//! while the next one is generated. Memory stays bounded by a few waves of
+//! chunks (the writers' queues are one wave deep), not by the size of the
+//! run.
 
 pub mod catalogue;
 mod error;
@@ -21,6 +24,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
+use pipeline_core::schema::TableSpec;
 use pipeline_core::schema::{
     CUSTOMERS_RAW, CUSTOMERS_TRUTH, OFFER_INTERACTIONS, OFFERS, TRANSACTIONS, TRUTH_PROPENSITY,
 };
@@ -106,68 +110,50 @@ pub struct DatagenSummary {
 struct PhaseTimes {
     generate: Duration,
     build: Duration,
-    /// Blocked handing chunks to a writer that is behind.
-    wait_for_writer: Duration,
+    /// Blocked handing chunks to writers that are behind.
+    wait_for_writers: Duration,
 }
 
-struct Writers {
-    customers_raw: TableWriter,
-    customers_truth: TableWriter,
-    transactions: TableWriter,
-    offer_interactions: TableWriter,
-    truth_propensity: TableWriter,
+/// The chunk tables in the order of [`CHUNK_TABLE_SPECS`].
+fn into_frames(t: ChunkTables) -> [DataFrame; 5] {
+    [
+        t.customers_raw,
+        t.customers_truth,
+        t.transactions,
+        t.offer_interactions,
+        t.truth_propensity,
+    ]
 }
 
-impl Writers {
-    fn create(sink: &TableSink, first: &ChunkTables) -> Result<Self, DatagenError> {
-        Ok(Self {
-            customers_raw: sink.batched(&CUSTOMERS_RAW, first.customers_raw.schema())?,
-            customers_truth: sink.batched(&CUSTOMERS_TRUTH, first.customers_truth.schema())?,
-            transactions: sink.batched(&TRANSACTIONS, first.transactions.schema())?,
-            offer_interactions: sink
-                .batched(&OFFER_INTERACTIONS, first.offer_interactions.schema())?,
-            truth_propensity: sink.batched(&TRUTH_PROPENSITY, first.truth_propensity.schema())?,
-        })
-    }
+/// The tables every chunk adds rows to, each written by its own thread.
+const CHUNK_TABLE_SPECS: [&TableSpec; 5] = [
+    &CUSTOMERS_RAW,
+    &CUSTOMERS_TRUTH,
+    &TRANSACTIONS,
+    &OFFER_INTERACTIONS,
+    &TRUTH_PROPENSITY,
+];
 
-    fn write(&mut self, mut t: ChunkTables) -> Result<(), DatagenError> {
-        self.customers_raw.write(&mut t.customers_raw)?;
-        self.customers_truth.write(&mut t.customers_truth)?;
-        self.transactions.write(&mut t.transactions)?;
-        self.offer_interactions.write(&mut t.offer_interactions)?;
-        self.truth_propensity.write(&mut t.truth_propensity)?;
-        Ok(())
-    }
-
-    fn finish(self) -> Result<(), DatagenError> {
-        self.customers_raw.finish()?;
-        self.customers_truth.finish()?;
-        self.transactions.finish()?;
-        self.offer_interactions.finish()?;
-        self.truth_propensity.finish()?;
-        Ok(())
-    }
-}
-
-/// Writes the chunks' tables in the order they arrive, opening the files on
-/// the first chunk. Returns the open writers (none if no chunk came) and the
-/// time spent writing.
-fn write_chunks(
+/// Writes one table's chunks in the order they arrive, opening the file on
+/// the first. Returns the still uncommitted writer (none if no chunk came)
+/// and the time spent writing.
+fn write_table(
     sink: &TableSink,
-    chunks: mpsc::Receiver<ChunkTables>,
-) -> Result<(Option<Writers>, Duration), DatagenError> {
-    let mut writers: Option<Writers> = None;
+    spec: &'static TableSpec,
+    frames: mpsc::Receiver<DataFrame>,
+) -> Result<(Option<TableWriter>, Duration), DatagenError> {
+    let mut writer: Option<TableWriter> = None;
     let mut busy = Duration::ZERO;
-    for tables in chunks {
+    for mut frame in frames {
         let t = Instant::now();
-        let w = match writers.as_mut() {
+        let w = match writer.as_mut() {
             Some(w) => w,
-            None => writers.insert(Writers::create(sink, &tables)?),
+            None => writer.insert(sink.batched(spec, frame.schema())?),
         };
-        w.write(tables)?;
+        w.write(&mut frame)?;
         busy += t.elapsed();
     }
-    Ok((writers, busy))
+    Ok((writer, busy))
 }
 
 fn build_err(table: &'static str) -> impl FnOnce(polars::error::PolarsError) -> DatagenError {
@@ -201,12 +187,26 @@ pub fn run(config: &DatagenConfig) -> Result<DatagenSummary, DatagenError> {
     let mut totals = (0u64, 0u64);
     let mut phase = PhaseTimes::default();
 
-    // Writing (Parquet encoding and compression) runs on its own thread,
-    // in chunk order, while the next wave is generated: on a few cores the
-    // two together take little longer than either alone.
-    let (tx, rx) = mpsc::sync_channel::<ChunkTables>(wave);
+    // Each table is written (encoded, compressed) by its own thread, in
+    // chunk order, while the next wave is generated: zstd runs on the
+    // thread that writes, so one writer thread for all tables was the
+    // bottleneck.
     let (generated, written) = std::thread::scope(|scope| {
-        let writer = scope.spawn(|| write_chunks(&config.sink, rx));
+        let mut senders = Vec::with_capacity(CHUNK_TABLE_SPECS.len());
+        let mut writers = Vec::with_capacity(CHUNK_TABLE_SPECS.len());
+        for spec in CHUNK_TABLE_SPECS {
+            let (tx, rx) = mpsc::sync_channel::<DataFrame>(wave);
+            let sink = &config.sink;
+            let thread = std::thread::Builder::new()
+                .name(format!("write {}", spec.name))
+                .spawn_scoped(scope, move || write_table(sink, spec, rx))
+                .map_err(|source| DatagenError::Thread {
+                    table: spec.name,
+                    source,
+                });
+            senders.push(tx);
+            writers.push(thread);
+        }
         let generated = (|| -> Result<(), DatagenError> {
             for wave_start in (0..chunks).step_by(wave) {
                 let wave_chunks: Vec<usize> =
@@ -235,39 +235,50 @@ pub fn run(config: &DatagenConfig) -> Result<DatagenSummary, DatagenError> {
                 let t2 = Instant::now();
                 for (chunk, tables) in raw.iter().zip(built) {
                     totals.0 += tables.truth_propensity.height() as u64;
-                    if tx.send(tables).is_err() {
-                        // The writer stopped on an error, which its join
-                        // below reports.
-                        return Ok(());
+                    for (tx, frame) in senders.iter().zip(into_frames(tables)) {
+                        if tx.send(frame).is_err() {
+                            // That writer stopped on an error (or never
+                            // started), which its join below reports.
+                            return Ok(());
+                        }
                     }
                     totals.1 += chunk.base_len() as u64;
                     bar.set_position(totals.1);
                 }
                 phase.generate += t1 - t0;
                 phase.build += t2 - t1;
-                phase.wait_for_writer += t2.elapsed();
+                phase.wait_for_writers += t2.elapsed();
             }
             Ok(())
         })();
-        drop(tx);
-        let written = match writer.join() {
-            Ok(written) => written,
-            Err(panic) => std::panic::resume_unwind(panic),
-        };
+        drop(senders);
+        let written: Vec<_> = writers
+            .into_iter()
+            .map(|thread| match thread?.join() {
+                Ok(written) => written,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect();
         (generated, written)
     });
     generated?;
-    let (writers, write_time) = written?;
+    let mut writers = Vec::with_capacity(written.len());
+    let mut busy = Vec::with_capacity(written.len());
+    for w in written {
+        let (writer, time) = w?;
+        writers.extend(writer);
+        busy.push(format!("{:.2}", time.as_secs_f64()));
+    }
     tracing::debug!(
         generate_s = phase.generate.as_secs_f64(),
         build_s = phase.build.as_secs_f64(),
-        wait_for_writer_s = phase.wait_for_writer.as_secs_f64(),
-        writer_busy_s = write_time.as_secs_f64(),
+        wait_for_writers_s = phase.wait_for_writers.as_secs_f64(),
+        writers_busy_s = busy.join(" "),
         "phases"
     );
     bar.finish_and_clear();
     config.sink.write(&OFFERS, &mut offers_df)?;
-    if let Some(w) = writers {
+    for w in writers {
         w.finish()?;
     }
 

@@ -246,11 +246,16 @@ const EMAIL_DOMAINS: [(&str, f64); 9] = [
 
 /// Lower-case ASCII letters of a name, for e-mail local parts.
 fn ascii_token(name: &str) -> String {
-    deunicode::deunicode(name)
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
+    let keep = |c: char| c.is_ascii_alphanumeric().then(|| c.to_ascii_lowercase());
+    if name.is_ascii() {
+        // deunicode leaves ASCII as it is: skip its copy.
+        name.chars().filter_map(keep).collect()
+    } else {
+        deunicode::deunicode(name)
+            .chars()
+            .filter_map(keep)
+            .collect()
+    }
 }
 
 fn email_domain(rng: &mut SmallRng) -> &'static str {
@@ -267,20 +272,25 @@ fn email_domain(rng: &mut SmallRng) -> &'static str {
 /// An address in one of the usual shapes: `jane.doe`, `janedoe84`,
 /// `jdoe`, `jane_doe123`, at a common provider.
 pub fn email(rng: &mut SmallRng, first: &str, last: &str, birth_year: i32) -> String {
+    use std::fmt::Write;
     let f = ascii_token(first);
     let l = ascii_token(last);
-    let f = if f.is_empty() { "user".to_owned() } else { f };
-    let l = if l.is_empty() { "mail".to_owned() } else { l };
+    let f = if f.is_empty() { "user" } else { f.as_str() };
+    let l = if l.is_empty() { "mail" } else { l.as_str() };
     let initial = &f[..1];
-    let local = match rng.random_range(0..6u8) {
-        0 => format!("{f}.{l}"),
-        1 => format!("{f}{l}{}", birth_year % 100),
-        2 => format!("{initial}{l}{}", rng.random_range(1..100u16)),
-        3 => format!("{f}_{l}{}", rng.random_range(1..1000u16)),
-        4 => format!("{f}.{l}{}", rng.random_range(1..100u16)),
-        _ => format!("{l}.{f}{}", birth_year),
+    // One buffer for the whole address; writing to a String cannot fail.
+    let mut out = String::with_capacity(f.len() + l.len() + 24);
+    let _ = match rng.random_range(0..6u8) {
+        0 => write!(out, "{f}.{l}"),
+        1 => write!(out, "{f}{l}{}", birth_year % 100),
+        2 => write!(out, "{initial}{l}{}", rng.random_range(1..100u16)),
+        3 => write!(out, "{f}_{l}{}", rng.random_range(1..1000u16)),
+        4 => write!(out, "{f}.{l}{}", rng.random_range(1..100u16)),
+        _ => write!(out, "{l}.{f}{}", birth_year),
     };
-    format!("{local}@{}", email_domain(rng))
+    out.push('@');
+    out.push_str(email_domain(rng));
+    out
 }
 
 /// A new address for the same person: another provider or another shape.

@@ -5,6 +5,7 @@
 //! the run's seed and the chunk's index: chunks can be generated on any
 //! number of threads in any order and still give the same tables.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use rand::rngs::SmallRng;
@@ -104,7 +105,8 @@ pub struct RawRecord {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub dob: Option<i32>,
-    pub city: String,
+    /// The city's name, or a mistyped copy of it.
+    pub city: Cow<'static, str>,
     pub province: &'static str,
     pub postal: String,
     pub registration: i32,
@@ -263,7 +265,7 @@ fn record_of(person_index: u32, p: &Person, dup_type: DupType) -> RawRecord {
         email: Some(p.email.clone()),
         phone: p.phone.clone(),
         dob: Some(p.dob),
-        city: p.place.city().name.to_owned(),
+        city: Cow::Borrowed(p.place.city().name),
         province: p.place.province().code,
         postal: p.postal.clone(),
         registration: p.registration,
@@ -283,7 +285,7 @@ fn true_duplicate(rng: &mut SmallRng, index: u32, p: &Person, cal: &Calendar) ->
     match weighted_index(rng, &[0.25, 0.25, 0.15, 0.20, 0.15]) {
         0 => r.first = names::typo(rng, &p.first),
         1 => r.last = names::typo(rng, &p.last),
-        2 => r.city = names::typo(rng, &r.city),
+        2 => r.city = Cow::Owned(names::typo(rng, &r.city)),
         3 => {
             r.email = Some(names::other_email(
                 rng,
@@ -402,13 +404,25 @@ pub fn generate_chunk(plan: &ChunkPlan, index: usize, base: Range<u64>) -> RawCh
     }
     records.shuffle(&mut rng);
 
-    // Each person's records, primary (their first sign-up) first.
-    let mut records_of: Vec<Vec<u32>> = vec![Vec::new(); people.len()];
-    for (ri, r) in records.iter().enumerate() {
-        records_of[r.person as usize].push(ri as u32);
+    // Each person's records, primary (their first sign-up) first: person
+    // `pi`'s are `records_of[starts[pi]..starts[pi + 1]]` (one flat list,
+    // not a Vec per person).
+    let mut starts = vec![0usize; people.len() + 1];
+    for r in &records {
+        starts[r.person as usize + 1] += 1;
     }
-    for list in &mut records_of {
-        list.sort_by_key(|&ri| {
+    for pi in 0..people.len() {
+        starts[pi + 1] += starts[pi];
+    }
+    let mut records_of = vec![0u32; records.len()];
+    let mut next = starts.clone();
+    for (ri, r) in records.iter().enumerate() {
+        let slot = &mut next[r.person as usize];
+        records_of[*slot] = ri as u32;
+        *slot += 1;
+    }
+    for pi in 0..people.len() {
+        records_of[starts[pi]..starts[pi + 1]].sort_by_key(|&ri| {
             let r = &records[ri as usize];
             let later_sign_up = matches!(r.dup_type, DupType::TrueDup | DupType::IdError);
             (later_sign_up, r.registration, ri)
@@ -418,7 +432,7 @@ pub fn generate_chunk(plan: &ChunkPlan, index: usize, base: Range<u64>) -> RawCh
     let mut transactions = Vec::new();
     let mut interactions = Vec::new();
     for (pi, person) in people.iter().enumerate() {
-        let own = &records_of[pi];
+        let own = &records_of[starts[pi]..starts[pi + 1]];
         let mut pick_record = |rng: &mut SmallRng| -> u32 {
             if own.len() == 1 || rng.random_bool(PRIMARY_SHARE) {
                 own[0]

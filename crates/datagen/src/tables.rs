@@ -178,7 +178,7 @@ pub fn chunk_tables(
         opt_str_col("email", r.iter().map(|x| x.email.as_deref())),
         opt_str_col("phone", r.iter().map(|x| x.phone.as_deref())),
         opt_date_column("date_of_birth", r.iter().map(|x| x.dob).collect())?,
-        str_col("city", r.iter().map(|x| x.city.as_str())),
+        str_col("city", r.iter().map(|x| x.city.as_ref())),
         str_col("province", r.iter().map(|x| x.province)),
         str_col("postal_code", r.iter().map(|x| x.postal.as_str())),
         date_column(
