@@ -582,7 +582,9 @@ pub struct Scorer {
     /// `[class][field][level]` log2 probability.
     log_levels: Vec<Vec<Vec<f64>>>,
     /// `[field][value code]`: log2(u_exact / tf(value)) added on exact
-    /// agreement; empty when the field is not adjusted.
+    /// agreement, u_exact the chance that two random records agree exactly
+    /// (the sum of squared value frequencies); empty when the field is not
+    /// adjusted.
     tf_adjustment: Vec<Vec<f32>>,
 }
 
@@ -632,7 +634,14 @@ impl Scorer {
                 if !fm.term_frequency {
                     return Vec::new();
                 }
-                let u_exact = fm.u_random.last().copied().unwrap_or(FLOOR).max(FLOOR);
+                // P(two random records agree exactly), from the value
+                // counts themselves rather than a sample of pairs.
+                let u_exact = enc
+                    .counts
+                    .iter()
+                    .map(|&c| (f64::from(c) / enc.non_null.max(1) as f64).powi(2))
+                    .sum::<f64>()
+                    .max(FLOOR);
                 (0..enc.values.len())
                     .map(|code| (u_exact / enc.term_frequency(code as u32)).log2() as f32)
                     .collect()

@@ -226,7 +226,7 @@ fn default_window() -> usize {
     20
 }
 fn default_u_pairs() -> usize {
-    2_000_000
+    200_000
 }
 fn default_em_iterations() -> usize {
     200
