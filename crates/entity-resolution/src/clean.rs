@@ -9,7 +9,6 @@
 //! neither agreement nor disagreement.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use rayon::prelude::*;
 use unicode_normalization::UnicodeNormalization;
@@ -122,44 +121,15 @@ fn clean_date(raw: &str) -> Option<String> {
     Some(format!("{y}{m:0>2}{d:0>2}"))
 }
 
-/// FxHash: a fast hasher for the short strings of a column (not exposed to
-/// untrusted keys beyond our own input).
-///
-/// The multiply leaves its entropy in the high bits, and hashbrown picks a
-/// bucket with the low ones, so `finish` mixes them down with SplitMix64's
-/// finaliser (rotating them down, as rustc-hash 2 does, still left ids
-/// like these in 53% of the buckets of a random hash). Without it, ids like
-/// `REC0001234` that differ only in their last bytes fell into an eighth
-/// of the buckets: a map of the 1.18M record ids took 50 s to build.
-#[derive(Default, Clone, Copy)]
-pub struct FxHasher(u64);
+/// FxHash (rustc-hash 2), a fast hasher for the short strings of a
+/// column (not exposed to untrusted keys beyond our own input). Version 2
+/// matters: the hand-rolled FxHash 1 this replaced left its entropy in the
+/// high bits while hashbrown picks buckets with the low ones, so record ids
+/// that differ in their last bytes fell into an eighth of the buckets and a
+/// map of the 1.18M record ids took 50 s to build.
+pub use rustc_hash::FxHasher;
 
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.write_u64(u64::from(i));
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64);
-    }
-    fn finish(&self) -> u64 {
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
-pub type FxBuild = BuildHasherDefault<FxHasher>;
+pub type FxBuild = rustc_hash::FxBuildHasher;
 
 /// Encodes one field from its raw string values (one per record).
 pub fn encode_field<'a, I>(kind: FieldKind, raw: I, len: usize) -> EncodedField

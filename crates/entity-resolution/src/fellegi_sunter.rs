@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -92,22 +94,6 @@ impl Model {
     }
 }
 
-/// SplitMix64: a small, seedable generator for pair sampling.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
-    }
-}
-
 /// u-probabilities: level frequencies among random record pairs (almost
 /// all non-matches), with add-half smoothing.
 pub fn estimate_u(
@@ -117,11 +103,12 @@ pub fn estimate_u(
     seed: u64,
 ) -> (Vec<Vec<f64>>, usize) {
     let fields = comparator.fields();
-    let mut rng = SplitMix(seed ^ 0x5eed_0000_0000_0075);
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed_0000_0000_0075);
+    let n = n.max(1) as u32;
     let sample: Vec<(u32, u32)> = (0..pairs)
         .filter_map(|_| {
-            let a = rng.below(n as u64) as u32;
-            let b = rng.below(n as u64) as u32;
+            let a = rng.random_range(0..n);
+            let b = rng.random_range(0..n);
             (a != b).then_some((a, b))
         })
         .collect();

@@ -72,6 +72,8 @@
 pub mod error;
 mod local;
 mod mlflow;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 
 use std::path::{Path, PathBuf};
 

@@ -6,5 +6,4 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod local_record;
-mod mlflow_server;
 mod remote_run;

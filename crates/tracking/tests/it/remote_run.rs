@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tracking::{RunStatus, Tracker, TrackingError};
 
-use crate::mlflow_server::MlflowServer;
+use tracking::test_support::MlflowServer;
 
 /// A GET on the server's REST API, outside the client under test.
 fn rest_get(uri: &str, endpoint: &str, query: &[(&str, &str)]) -> Value {

@@ -2,8 +2,6 @@
 //! quality against the generator's truth, and clear errors.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod mlflow_server;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -455,7 +453,7 @@ fn rest_get(uri: &str, endpoint: &str, query: &[(&str, &str)]) -> Value {
 #[test]
 fn a_run_is_tracked_on_a_real_mlflow_server() {
     let t = trained();
-    let server = mlflow_server::MlflowServer::start();
+    let server = tracking::test_support::MlflowServer::start();
     let models = tempfile::tempdir().unwrap();
     let mut c = config(&t.data, models.path());
     c.tracking_uri = Some(server.uri.clone());

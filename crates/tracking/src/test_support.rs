@@ -1,4 +1,8 @@
-//! Starts a real `mlflow server` for a test and stops it on drop.
+//! Test support (feature `test-support`): a real `mlflow server` on a free
+//! loopback port, started for a test and stopped on drop. The tests of this
+//! crate and of `train` use it; it panics with the server's log on failure,
+//! as a test helper should.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs::File;
 use std::net::TcpListener;
@@ -11,6 +15,7 @@ use std::time::{Duration, Instant};
 /// cargo builds run beside it.
 const STARTUP_LIMIT: Duration = Duration::from_secs(180);
 
+/// A running `mlflow server` with a sqlite store in a temporary folder.
 pub struct MlflowServer {
     pub uri: String,
     child: Child,
@@ -35,6 +40,8 @@ fn free_loopback_port() -> u16 {
 }
 
 impl MlflowServer {
+    /// Starts the server from the venv of `scripts/setup.sh` (or
+    /// `OFFERS_PYVENV`) and waits until `/health` answers.
     pub fn start() -> Self {
         let mlflow = venv_dir().join("bin/mlflow");
         assert!(
