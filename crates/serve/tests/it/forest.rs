@@ -2,6 +2,7 @@
 //! with NaN-missing, zero-missing and categorical splits.
 
 use serve::fixture::{FixtureSpec, SplitMix};
+use serve::scoring::forest::Walk;
 use serve::scoring::{LoadedModel, Scorer};
 
 use crate::helpers::TestFixture;
@@ -90,6 +91,20 @@ fn check_against_lightgbm(spec: FixtureSpec, expect_in_model: &str, expect_split
             "row {i}: LightGBM {a} vs compiled {b}"
         );
     }
+    // Both walks, and every block size of the lock-step walk (requests of
+    // 1 to 9 rows), give the same bits.
+    let mut early = model.forest().clone();
+    early.set_walk(Walk::EarlyExit);
+    let mut early_scores = vec![0.0; n_rows];
+    early.predict(&mut rows.clone(), &mut early_scores);
+    for n in 1..=9 {
+        let mut scores = vec![0.0; n];
+        model
+            .forest()
+            .predict(&mut rows[..n * width].to_vec(), &mut scores);
+        assert_eq!(scores, compiled[..n], "{n} rows in one call");
+    }
+    assert_eq!(early_scores, compiled, "early exit and lock-step agree");
     for (a, b) in single.iter().zip(&reference) {
         assert!(
             (a - b).abs() <= 1e-12,
