@@ -36,6 +36,10 @@ struct Args {
     /// Rows of each random-split comparison.
     #[arg(long, default_value_t = 300_000)]
     random_split_rows: usize,
+    /// The ranker is fitted on a seeded sample of at most this many
+    /// training rows (0: all of them).
+    #[arg(long, default_value_t = 1_000_000)]
+    max_train_rows: usize,
     #[arg(long, default_value_t = 0.05)]
     learning_rate: f64,
     #[arg(long, default_value_t = 31)]
@@ -83,6 +87,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         kmeans_sample: args.kmeans_sample,
         eval_customers: args.eval_customers,
         random_split_rows: args.random_split_rows,
+        max_train_rows: args.max_train_rows,
         experiment: args.experiment,
         tracking_uri: args.tracking_uri,
         ranker: train::ranker::RankerParams {

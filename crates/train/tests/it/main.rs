@@ -54,6 +54,7 @@ fn config(data: &Path, models: &Path) -> train::Config {
         kmeans_sample: 50_000,
         eval_customers: 5_000,
         random_split_rows: 50_000,
+        max_train_rows: 0,
         experiment: "it".to_owned(),
         tracking_uri: None,
         ranker: RankerParams {
@@ -564,6 +565,24 @@ fn a_tracking_server_that_is_down_fails_before_training() {
     let msg = format!("{:#}", train::run(&c).unwrap_err());
     assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
     assert!(!models.path().join("ranker.txt").exists());
+}
+
+#[test]
+fn the_ranker_is_fitted_on_a_sample_when_the_rows_exceed_the_cap() {
+    let t = trained();
+    let all = number(&t.metrics, "data.train_rows");
+    assert_eq!(number(&t.metrics, "data.train_rows_fitted"), all);
+    let models = tempfile::tempdir().unwrap();
+    let mut c = config(&t.data, models.path());
+    c.max_train_rows = 3000;
+    let capped = train::run(&c).unwrap().metrics;
+    assert_eq!(number(&capped, "data.train_rows"), all);
+    assert_eq!(number(&capped, "data.train_rows_fitted"), 3000.0);
+    assert!(
+        number(&capped, "temporal.auc") > 0.6,
+        "{}",
+        capped["temporal"]
+    );
 }
 
 #[test]
