@@ -41,7 +41,10 @@ const LEAF: u32 = 1 << 29;
 const DECISION_SHIFT: u32 = 21;
 const FEATURE_MASK: u32 = (1 << DECISION_SHIFT) - 1;
 /// Rows walked in lock-step through one tree.
-const LOCKSTEP_ROWS: usize = 8;
+/// Rows walked in lock-step through one tree, at most: more would spill the
+/// walk's state out of registers. A call's rows are split into blocks of
+/// equal size (8 rows walk as 4 + 4, not 6 + 2).
+const LOCKSTEP_ROWS: usize = 6;
 
 /// Why a model text cannot be compiled.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -90,7 +93,7 @@ pub enum Walk {
     /// Each row descends until it reaches a leaf (one data-dependent exit
     /// branch per row and tree).
     EarlyExit,
-    /// Up to eight rows step together, branch-free, until all of them have
+    /// Up to six rows step together, branch-free, until all of them have
     /// reached a leaf (leaves loop on themselves): one exit branch per step
     /// of the block, and the rows' independent walks overlap.
     Lockstep,
@@ -419,9 +422,9 @@ impl CompiledForest {
                 }
             }
             Walk::Lockstep => {
-                for (row_block, out_block) in rows
-                    .chunks(width * LOCKSTEP_ROWS)
-                    .zip(out.chunks_mut(LOCKSTEP_ROWS))
+                let blocks = out.len().div_ceil(LOCKSTEP_ROWS).max(1);
+                let block = out.len().div_ceil(blocks).max(1);
+                for (row_block, out_block) in rows.chunks(width * block).zip(out.chunks_mut(block))
                 {
                     match out_block.len() {
                         1 => self.walk_block::<1>(row_block, width, out_block),
@@ -429,8 +432,6 @@ impl CompiledForest {
                         3 => self.walk_block::<3>(row_block, width, out_block),
                         4 => self.walk_block::<4>(row_block, width, out_block),
                         5 => self.walk_block::<5>(row_block, width, out_block),
-                        6 => self.walk_block::<6>(row_block, width, out_block),
-                        7 => self.walk_block::<7>(row_block, width, out_block),
                         _ => self.walk_block::<LOCKSTEP_ROWS>(row_block, width, out_block),
                     }
                 }
