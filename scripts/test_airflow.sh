@@ -320,16 +320,20 @@ fi
 features_rows="$(py -c 'import pyarrow.parquet as pq, sys; print(pq.ParquetFile(sys.argv[1]).metadata.num_rows)' \
   "$data/customer_features.parquet" 2>/dev/null || echo 0)"
 customer_keys="$(rcli --scan --pattern 'cust:*' | wc -l)"
-alias_keys="$(rcli --scan --pattern 'rec:*' | wc -l)"
+# Aliases (record id -> customer id) live in hash buckets recs:{n}.
+alias_entries="$(rcli --scan --pattern 'recs:*' | while read -r key; do rcli hlen "$key" </dev/null; done |
+  awk '{s += $1} END {print s + 0}')"
+map_rows="$(py -c 'import pyarrow.parquet as pq, sys; print(pq.ParquetFile(sys.argv[1]).metadata.num_rows)' \
+  "$data/entity_map.parquet" 2>/dev/null || echo 0)"
 if ((customer_keys > 0 && customer_keys == features_rows)); then
   pass "end-to-end: Redis holds one cust: key per customer ($customer_keys)"
 else
   fail "end-to-end: Redis cust: keys" "$customer_keys keys, $features_rows customers in customer_features.parquet"
 fi
-if ((alias_keys > 0)); then
-  pass "end-to-end: Redis maps merged records to customers ($alias_keys rec: keys)"
+if ((alias_entries > 0 && alias_entries == map_rows)); then
+  pass "end-to-end: Redis maps every record to its customer ($alias_entries entries in recs: buckets)"
 else
-  fail "end-to-end: Redis rec: keys" "none"
+  fail "end-to-end: Redis recs: buckets" "$alias_entries alias entries, $map_rows rows in entity_map.parquet"
 fi
 
 # --- the gates stop a run ----------------------------------------------------
