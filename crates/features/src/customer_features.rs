@@ -18,28 +18,10 @@
 use chrono::NaiveDate;
 use pipeline_core::calendar::to_epoch_days;
 use pipeline_core::catalogue::{OFFER_TYPES, SERVICE_CATEGORIES, slug};
+use pipeline_core::schema::OFFER_OUTCOMES;
 use polars::prelude::*;
 
 use crate::error::{FeaturesError, Result};
-
-/// The RFM and diversity figures, in output order. Those marked nullable in
-/// [`NULLABLE_FEATURES`] are null for a customer with no purchase.
-pub const RFM_FEATURES: [&str; 14] = [
-    "recency_days",
-    "frequency",
-    "monetary_total",
-    "monetary_mean",
-    "monetary_min",
-    "monetary_max",
-    "monetary_std",
-    "first_purchase_days_ago",
-    "tenure_days",
-    "mean_days_between",
-    "one_time_buyer",
-    "distinct_services",
-    "distinct_categories",
-    "distinct_locations",
-];
 
 /// Features that are null when they are undefined (no purchase before the
 /// cut-off, or a single purchase for `mean_days_between`).
@@ -55,37 +37,8 @@ pub const NULLABLE_FEATURES: [&str; 9] = [
     "mean_days_between",
 ];
 
-const OFFER_OUTCOMES: [&str; 4] = ["received", "opened", "clicked", "redeemed"];
-
-/// Every feature column of `customer_features.parquet`, in order (the key
-/// `customer_id` comes first and is not listed).
-pub fn feature_names() -> Vec<String> {
-    let mut names: Vec<String> = vec!["n_records".to_owned()];
-    names.extend(RFM_FEATURES.iter().map(|s| (*s).to_owned()));
-    // Mean of amount / the service's mean amount: below 1 for a customer
-    // who buys the cheaper variants (price sensitivity).
-    names.push("price_index".to_owned());
-    for cat in SERVICE_CATEGORIES {
-        names.push(format!("spend_share_{}", slug(cat)));
-    }
-    for cat in SERVICE_CATEGORIES {
-        names.push(format!("txn_share_{}", slug(cat)));
-    }
-    for outcome in OFFER_OUTCOMES {
-        names.push(format!("offers_{outcome}_total"));
-    }
-    // Smoothed rates, (count + 1) / (received + 2): how responsive the
-    // customer has been to any offer.
-    names.push("offers_open_rate".to_owned());
-    names.push("offers_click_rate".to_owned());
-    names.push("offers_redeem_rate".to_owned());
-    for outcome in OFFER_OUTCOMES {
-        for t in OFFER_TYPES {
-            names.push(format!("offers_{outcome}_{}", slug(t)));
-        }
-    }
-    names
-}
+/// Every feature column, in order: the contract's list.
+pub use pipeline_core::schema::customer_feature_names as feature_names;
 
 /// An entity map in which every record is its own customer, for data that
 /// has not been through entity resolution. `records` needs a `record_id`.

@@ -6,16 +6,8 @@
 
 use feature_store::CustomerTables;
 
-const CATEGORIES: [&str; 4] = ["maintenance", "repair", "detailing", "tires"];
-const OFFER_TYPES: [&str; 6] = [
-    "free_service",
-    "discount",
-    "points",
-    "credit",
-    "bundle",
-    "referral",
-];
-const OUTCOMES: [&str; 4] = ["received", "opened", "clicked", "redeemed"];
+use pipeline_core::catalogue::{OFFER_TYPES, SERVICE_CATEGORIES as CATEGORIES};
+use pipeline_core::schema::OFFER_OUTCOMES as OUTCOMES;
 
 /// SplitMix64: enough randomness for benchmark data, no dependency.
 struct SplitMix(u64);
@@ -45,41 +37,7 @@ impl SplitMix {
 
 /// The feature names, in the order of the features stage.
 pub fn feature_names() -> Vec<String> {
-    let mut names: Vec<String> = [
-        "n_records",
-        "recency_days",
-        "frequency",
-        "monetary_total",
-        "monetary_mean",
-        "monetary_min",
-        "monetary_max",
-        "monetary_std",
-        "first_purchase_days_ago",
-        "tenure_days",
-        "mean_days_between",
-        "one_time_buyer",
-        "distinct_services",
-        "distinct_categories",
-        "distinct_locations",
-        "price_index",
-    ]
-    .map(str::to_owned)
-    .to_vec();
-    names.extend(CATEGORIES.map(|c| format!("spend_share_{c}")));
-    names.extend(CATEGORIES.map(|c| format!("txn_share_{c}")));
-    names.extend(OUTCOMES.map(|o| format!("offers_{o}_total")));
-    names.extend(
-        [
-            "offers_open_rate",
-            "offers_click_rate",
-            "offers_redeem_rate",
-        ]
-        .map(str::to_owned),
-    );
-    for o in OUTCOMES {
-        names.extend(OFFER_TYPES.map(|t| format!("offers_{o}_{t}")));
-    }
-    names
+    pipeline_core::schema::customer_feature_names()
 }
 
 fn customer(rng: &mut SplitMix, n_records: u64, out: &mut Vec<f64>) {

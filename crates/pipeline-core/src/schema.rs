@@ -6,6 +6,8 @@
 
 use polars::prelude::DataType;
 
+use crate::catalogue::{OFFER_TYPES, SERVICE_CATEGORIES, slug};
+
 /// The logical type of a contract column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnType {
@@ -212,13 +214,67 @@ pub const MATCH_PAIRS: TableSpec = TableSpec {
     ],
 };
 
-/// Only the key is fixed; the feature columns are described by the features
-/// stage and by `models/feature_cols.json`.
+/// Only the key is checked on read; the feature columns the features stage
+/// writes are [`customer_feature_names`] (and `models/feature_cols.json`).
 pub const CUSTOMER_FEATURES: TableSpec = TableSpec {
     name: "customer_features",
     file: "customer_features.parquet",
     columns: &[req("customer_id", Str)],
 };
+
+/// The RFM and diversity figures of `customer_features`, in column order
+/// (the features stage leaves some null for a customer with no purchase:
+/// its `NULLABLE_FEATURES`).
+pub const RFM_FEATURES: [&str; 14] = [
+    "recency_days",
+    "frequency",
+    "monetary_total",
+    "monetary_mean",
+    "monetary_min",
+    "monetary_max",
+    "monetary_std",
+    "first_purchase_days_ago",
+    "tenure_days",
+    "mean_days_between",
+    "one_time_buyer",
+    "distinct_services",
+    "distinct_categories",
+    "distinct_locations",
+];
+
+/// Offer outcomes counted per customer, in column order.
+pub const OFFER_OUTCOMES: [&str; 4] = ["received", "opened", "clicked", "redeemed"];
+
+/// Every feature column of `customer_features.parquet` as the features
+/// stage writes it, in order (the key `customer_id` comes first and is not
+/// listed). load-cache's synthetic customers follow it too.
+pub fn customer_feature_names() -> Vec<String> {
+    let mut names: Vec<String> = vec!["n_records".to_owned()];
+    names.extend(RFM_FEATURES.iter().map(|s| (*s).to_owned()));
+    // Mean of amount / the service's mean amount: below 1 for a customer
+    // who buys the cheaper variants (price sensitivity).
+    names.push("price_index".to_owned());
+    for cat in SERVICE_CATEGORIES {
+        names.push(format!("spend_share_{}", slug(cat)));
+    }
+    for cat in SERVICE_CATEGORIES {
+        names.push(format!("txn_share_{}", slug(cat)));
+    }
+    for outcome in OFFER_OUTCOMES {
+        names.push(format!("offers_{outcome}_total"));
+    }
+    // Smoothed rates, (count + 1) / (received + 2): how responsive the
+    // customer has been to any offer.
+    names.push("offers_open_rate".to_owned());
+    names.push("offers_click_rate".to_owned());
+    names.push("offers_redeem_rate".to_owned());
+    for outcome in OFFER_OUTCOMES {
+        for t in OFFER_TYPES {
+            names.push(format!("offers_{outcome}_{}", slug(t)));
+        }
+    }
+    names
+}
 
 pub const CUSTOMER_SEGMENTS: TableSpec = TableSpec {
     name: "customer_segments",
