@@ -166,11 +166,12 @@ impl Metrics {
         store_generation: Option<u64>,
     ) -> String {
         let mut out = String::with_capacity(16 * 1024);
-        let _ = writeln!(
-            out,
-            "# HELP offers_http_requests_total HTTP requests answered, by route and status."
+        header(
+            &mut out,
+            "offers_http_requests_total",
+            "counter",
+            "HTTP requests answered, by route and status.",
         );
-        let _ = writeln!(out, "# TYPE offers_http_requests_total counter");
         for (route, status, series) in self.nonempty() {
             let _ = writeln!(
                 out,
@@ -178,11 +179,12 @@ impl Metrics {
                 series.count.load(Ordering::Relaxed)
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP offers_http_request_duration_seconds Time from request to response, by route and status."
+        header(
+            &mut out,
+            "offers_http_request_duration_seconds",
+            "histogram",
+            "Time from request to response, by route and status.",
         );
-        let _ = writeln!(out, "# TYPE offers_http_request_duration_seconds histogram");
         for (route, status, series) in self.nonempty() {
             let mut cumulative = 0;
             for (i, bound) in BUCKETS
@@ -208,11 +210,12 @@ impl Metrics {
                 series.count.load(Ordering::Relaxed)
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP offers_store_errors_total Failed customer store round trips, by kind."
+        header(
+            &mut out,
+            "offers_store_errors_total",
+            "counter",
+            "Failed customer store round trips, by kind.",
         );
-        let _ = writeln!(out, "# TYPE offers_store_errors_total counter");
         for (kind, counter) in ["unavailable", "timeout", "other"]
             .iter()
             .zip(&self.store_errors)
@@ -223,11 +226,12 @@ impl Metrics {
                 counter.load(Ordering::Relaxed)
             );
         }
-        let _ = writeln!(
-            out,
-            "# HELP offers_model_reloads_total Reload requests, by outcome."
+        header(
+            &mut out,
+            "offers_model_reloads_total",
+            "counter",
+            "Reload requests, by outcome.",
         );
-        let _ = writeln!(out, "# TYPE offers_model_reloads_total counter");
         let _ = writeln!(
             out,
             "offers_model_reloads_total{{result=\"accepted\"}} {}",
@@ -238,21 +242,23 @@ impl Metrics {
             "offers_model_reloads_total{{result=\"refused\"}} {}",
             self.reloads_refused.load(Ordering::Relaxed)
         );
-        let _ = writeln!(
-            out,
-            "# HELP offers_model_info The model version serving now (value always 1)."
+        header(
+            &mut out,
+            "offers_model_info",
+            "gauge",
+            "The model version serving now (value always 1).",
         );
-        let _ = writeln!(out, "# TYPE offers_model_info gauge");
         let _ = writeln!(
             out,
             "offers_model_info{{model_version=\"{}\"}} 1",
             escape_label(model_version)
         );
-        let _ = writeln!(
-            out,
-            "# HELP offers_store_generation The customer store generation last seen."
+        header(
+            &mut out,
+            "offers_store_generation",
+            "gauge",
+            "The customer store generation last seen.",
         );
-        let _ = writeln!(out, "# TYPE offers_store_generation gauge");
         if let Some(generation) = store_generation {
             let _ = writeln!(
                 out,
@@ -277,6 +283,12 @@ impl Metrics {
             })
         })
     }
+}
+
+/// The `# HELP` and `# TYPE` lines that open a metric family.
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
 fn escape_label(value: &str) -> String {
