@@ -194,6 +194,28 @@ impl Mixture {
     pub fn lambda(&self) -> f64 {
         self.shares[0].clamp(FLOOR, 1.0 - FLOOR)
     }
+
+    /// P(pattern, class k): the class's share times its probability of
+    /// each level present.
+    fn joint(&self, k: usize, p: Pattern) -> f64 {
+        let mut q = self.shares[k];
+        for (f, levels) in self.levels[k].iter().enumerate() {
+            if let Some(l) = level_of(p, f) {
+                q *= levels[l];
+            }
+        }
+        q
+    }
+
+    /// P(match | pattern).
+    fn match_posterior(&self, p: Pattern) -> f64 {
+        let sum: f64 = (0..self.shares.len()).map(|k| self.joint(k, p)).sum();
+        if sum > 0.0 {
+            self.joint(0, p) / sum
+        } else {
+            0.0
+        }
+    }
 }
 
 /// The starting m-probabilities: agreement likely among matches
@@ -206,24 +228,6 @@ fn initial_m(u: &[Vec<f64>]) -> Vec<Vec<f64>> {
             raw.iter().map(|x| x / total).collect()
         })
         .collect()
-}
-
-/// EM over pattern counts with u fixed (as Splink does): returns m, lambda,
-/// iterations and whether it converged. Every field takes part.
-pub fn expectation_maximisation(
-    patterns: &[(Pattern, u64)],
-    u: &[Vec<f64>],
-    max_iterations: usize,
-) -> (Vec<Vec<f64>>, f64, usize, bool) {
-    let start = Mixture {
-        names: vec!["match".into(), "non-match".into()],
-        shares: vec![0.3, 0.7],
-        levels: vec![initial_m(u), u.to_vec()],
-        iterations: 0,
-        converged: false,
-    };
-    let fit = fit_mixture(patterns, start, &[false, true], None, max_iterations);
-    (fit.m(), fit.lambda(), fit.iterations, fit.converged)
 }
 
 /// Weight of the prior on each non-match class, in random record pairs.
@@ -243,7 +247,6 @@ fn fit_mixture(
     max_iterations: usize,
 ) -> Mixture {
     let classes = mix.shares.len();
-    let fields = mix.levels[0].len();
     let total: f64 = patterns.iter().map(|&(_, c)| c as f64).sum();
     let mut posterior = vec![0.0; classes];
     mix.iterations = 0;
@@ -259,14 +262,8 @@ fn fit_mixture(
         for &(p, c) in patterns {
             let mut sum = 0.0;
             for (k, post) in posterior.iter_mut().enumerate() {
-                let mut q = mix.shares[k];
-                for f in 0..fields {
-                    if let Some(l) = level_of(p, f) {
-                        q *= mix.levels[k][f][l];
-                    }
-                }
-                *post = q;
-                sum += q;
+                *post = mix.joint(k, p);
+                sum += *post;
             }
             if sum <= 0.0 {
                 continue;
@@ -434,25 +431,6 @@ fn seed_match(levels: &[usize]) -> impl Fn(Pattern) -> f64 + '_ {
         f64::from(u8::from(
             n >= 3 && exact as f64 >= SEED_EXACT_SHARE * n as f64,
         ))
-    }
-}
-
-impl Mixture {
-    /// P(match | pattern).
-    fn match_posterior(&self, p: Pattern) -> f64 {
-        let q: Vec<f64> = (0..self.shares.len())
-            .map(|k| {
-                let mut q = self.shares[k];
-                for (f, levels) in self.levels[k].iter().enumerate() {
-                    if let Some(l) = level_of(p, f) {
-                        q *= levels[l];
-                    }
-                }
-                q
-            })
-            .collect();
-        let sum: f64 = q.iter().sum();
-        if sum > 0.0 { q[0] / sum } else { 0.0 }
     }
 }
 
@@ -729,6 +707,24 @@ pub fn probability(weight: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// EM over pattern counts with u fixed (as Splink does): returns m, lambda,
+    /// iterations and whether it converged. Every field takes part.
+    fn expectation_maximisation(
+        patterns: &[(Pattern, u64)],
+        u: &[Vec<f64>],
+        max_iterations: usize,
+    ) -> (Vec<Vec<f64>>, f64, usize, bool) {
+        let start = Mixture {
+            names: vec!["match".into(), "non-match".into()],
+            shares: vec![0.3, 0.7],
+            levels: vec![initial_m(u), u.to_vec()],
+            iterations: 0,
+            converged: false,
+        };
+        let fit = fit_mixture(patterns, start, &[false, true], None, max_iterations);
+        (fit.m(), fit.lambda(), fit.iterations, fit.converged)
+    }
 
     #[test]
     fn em_separates_two_populations() {
