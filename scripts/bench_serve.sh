@@ -45,6 +45,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 redis_port="$(free_port)"
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
 pids+=($!)
+redis_pid=$!
 for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
 redis_url="redis://127.0.0.1:$redis_port/0"
 
@@ -66,6 +67,7 @@ serve_port="$(free_port)"
 OFFERS_LOG=warn "$bin/serve" --bind "127.0.0.1:$serve_port" --redis-url "$redis_url" \
   --data-dir "$data_dir" --model-dir "$model_dir" --workers "$workers" >"$work/serve.log" 2>&1 &
 pids+=($!)
+serve_pid=$!
 for _ in $(seq 200); do curl -sf "http://127.0.0.1:$serve_port/" >/dev/null && break; sleep 0.05; done
 curl -sf "http://127.0.0.1:$serve_port/" >/dev/null || { cat "$work/serve.log"; exit 1; }
 base="http://127.0.0.1:$serve_port/recommend/"
@@ -87,9 +89,36 @@ socket_errors=$(awk '/Socket errors/ {print $0}' "$work/wrk.txt")
 wrk_p99=$(awk '/ 99%/ {print $2}' "$work/wrk.txt")
 requests=$(awk '/requests in/ {print $1}' "$work/wrk.txt")
 
+# CPU seconds (user + system) a process has used so far.
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/proc/$1/stat"; }
+# The server's own latency histogram of GET /recommend/{id} (200s):
+# "le count" lines, cumulative.
+server_histogram() {
+  curl -s "http://127.0.0.1:$serve_port/metrics" |
+    sed -n 's/^offers_http_request_duration_seconds_bucket{route="GET \/recommend\/{id}",status="200",le="\([^"]*\)"} \([0-9]*\)$/\1 \2/p'
+}
+
 half=$(awk -v r="$rps" 'BEGIN{printf "%d", r/2}')
-fixed=$("$examples/loadgen" "$base" "$work/sample.txt" "$half" "$seconds" 32)
+server_histogram >"$work/histogram.before"
+redis_cpu0=$(cpu_seconds "$redis_pid"); serve_cpu0=$(cpu_seconds "$serve_pid")
+fixed=$(/usr/bin/time -f "%U %S" -o "$work/loadgen.time" "$examples/loadgen" "$base" "$work/sample.txt" "$half" "$seconds" 32)
+redis_cpu=$(awk -v a="$redis_cpu0" -v b="$(cpu_seconds "$redis_pid")" 'BEGIN{print b - a}')
+serve_cpu=$(awk -v a="$serve_cpu0" -v b="$(cpu_seconds "$serve_pid")" 'BEGIN{print b - a}')
+loadgen_cpu=$(awk '{print $1 + $2}' "$work/loadgen.time")
+server_histogram >"$work/histogram.after"
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$fixed"; }
+fixed_requests=$(field requests)
+# CPU microseconds per request of each process, and how busy the cores were.
+per_request() { awk -v c="$1" -v n="$fixed_requests" 'BEGIN{printf "%.0f", c * 1e6 / n}'; }
+busy=$(awk -v a="$loadgen_cpu" -v b="$redis_cpu" -v c="$serve_cpu" -v s="$seconds" -v n="$(nproc)" \
+  'BEGIN{printf "%.0f%%", 100 * (a + b + c) / (s * n)}')
+# Share of the fixed-rate requests that the server itself finished within
+# 1 ms and 2.5 ms (from its histogram: handler time, Redis round trip
+# included; the queueing before the handler and the network are not).
+server_share() {
+  join "$work/histogram.before" "$work/histogram.after" |
+    awk -v le="$1" '{d[$1] = $3 - $2; if ($1 == "+Inf") t = $3 - $2} END{printf "%.4f", d[le] / t}'
+}
 
 echo
 echo "serve benchmark: GET /recommend/{id}, Redis on loopback, $(nproc) cores, $workers HTTP workers"
@@ -102,4 +131,7 @@ printf '%-44s %s\n' "fixed rate (half of the above) req/s" "$(field rate) (achie
 printf '%-44s %s\n' "  errors" "$(field errors)"
 printf '%-44s %s\n' "  p50 / p90 latency (ms)" "$(field p50_ms) / $(field p90_ms)"
 printf '%-44s %s\n' "  p99 / p99.9 / max latency (ms)" "$(field p99_ms) / $(field p999_ms) / $(field max_ms)"
+printf '%-44s %s\n' "  server-side share within 1 / 2.5 ms" "$(server_share 0.001) / $(server_share 0.0025)"
+printf '%-44s %s\n' "  CPU us/request: loadgen / redis / serve" "$(per_request "$loadgen_cpu") / $(per_request "$redis_cpu") / $(per_request "$serve_cpu")"
+printf '%-44s %s\n' "  cores busy (these three processes)" "$busy"
 echo "targets: >= 15000 req/s with no errors; p99 < 2 ms at half rate"
