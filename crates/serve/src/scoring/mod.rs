@@ -332,7 +332,8 @@ impl LoadedModel {
         cluster: u32,
         top_k: usize,
     ) -> Ranking {
-        let ranked = self.rank(layout, customer, cluster, top_k, |rows, scores| {
+        let candidates = self.candidates(cluster);
+        let ranked = self.rank(layout, customer, candidates, top_k, |rows, scores| {
             self.forest.predict(rows, scores);
             Ok::<(), std::convert::Infallible>(())
         });
@@ -342,16 +343,17 @@ impl LoadedModel {
         }
     }
 
-    /// [`LoadedModel::recommend`] with a chosen evaluator (benchmarks).
+    /// [`LoadedModel::recommend`] with a chosen evaluator, over chosen
+    /// candidates (indices into [`LoadedModel::offers`]; benchmarks).
     pub fn recommend_with(
         &self,
         scorer: Scorer,
         layout: &RankerLayout,
         customer: &[f64],
-        cluster: u32,
+        candidates: &[usize],
         top_k: usize,
     ) -> Result<Ranking, String> {
-        self.rank(layout, customer, cluster, top_k, |rows, scores| {
+        self.rank(layout, customer, candidates, top_k, |rows, scores| {
             match scorer {
                 Scorer::Compiled => self.forest.predict(rows, scores),
                 other => scores.copy_from_slice(&self.lightgbm_scores(rows, other)?),
@@ -366,11 +368,10 @@ impl LoadedModel {
         &self,
         layout: &RankerLayout,
         customer: &[f64],
-        cluster: u32,
+        candidates: &[usize],
         top_k: usize,
         score: impl FnOnce(&mut [f64], &mut [f64]) -> Result<(), E>,
     ) -> Result<Ranking, E> {
-        let candidates = self.candidates(cluster);
         let width = layout.width();
         BUFFERS.with_borrow_mut(|(rows, scores)| {
             rows.clear();
