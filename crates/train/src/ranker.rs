@@ -115,6 +115,7 @@ impl Ranker {
         params: &RankerParams,
     ) -> Result<Self> {
         params.validate()?;
+        let started = std::time::Instant::now();
         let mut train_set = dataset(train, None, "training")?;
         train_set
             .set_feature_names(feature_cols)
@@ -122,10 +123,19 @@ impl Ranker {
         let valid_set = valid
             .map(|v| dataset(v, Some(&train_set), "validation"))
             .transpose()?;
+        let binned = started.elapsed();
         let booster =
             Booster::train_with_valid(train_set, valid_set, &params.lightgbm_json(valid.is_some()))
                 .map_err(lgbm_err("training"))?;
         let best_iteration = booster.num_iterations().max(0) as usize;
+        tracing::info!(
+            rows = train.rows(),
+            valid_rows = valid.map_or(0, Matrix::rows),
+            dataset_seconds = binned.as_secs_f64(),
+            boosting_seconds = (started.elapsed() - binned).as_secs_f64(),
+            best_iteration,
+            "ranker fitted"
+        );
         Ok(Self {
             booster,
             feature_cols: feature_cols.to_vec(),
