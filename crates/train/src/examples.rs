@@ -106,8 +106,6 @@ pub struct FeatureTable {
 
 impl FeatureTable {
     pub fn from_frame(df: &DataFrame, names: &[String], what: &str) -> Result<Self> {
-        let width = names.len();
-        let n = df.height();
         let ids: Vec<String> = df
             .column("customer_id")
             .and_then(|c| c.str().cloned())
@@ -115,21 +113,39 @@ impl FeatureTable {
             .iter()
             .map(|s| s.unwrap_or_default().to_owned())
             .collect();
-        let mut values = vec![f64::NAN; n * width];
-        for (j, name) in names.iter().enumerate() {
-            let column = df
-                .column(name)
-                .and_then(|c| c.cast(&DataType::Float64))
-                .map_err(polars_err(format!("{what}: feature column `{name}`")))?;
-            let ca = column.f64().map_err(polars_err(what))?;
-            for (i, v) in ca.iter().enumerate() {
-                values[i * width + j] = v.unwrap_or(f64::NAN);
-            }
-        }
         Ok(Self {
             names: names.to_vec(),
             ids,
-            values,
+            values: row_major(df, names, what)?,
+        })
+    }
+
+    /// Like [`FeatureTable::from_frame`], for a frame whose `customer_id`
+    /// holds indices into `customer_ids` (see [`crate::events`]).
+    pub fn from_coded_frame(
+        df: &DataFrame,
+        names: &[String],
+        customer_ids: &[String],
+        what: &str,
+    ) -> Result<Self> {
+        let codes = df
+            .column("customer_id")
+            .and_then(|c| c.u32().cloned())
+            .map_err(polars_err(what))?;
+        let ids = codes
+            .iter()
+            .map(|code| {
+                code.and_then(|c| customer_ids.get(c as usize))
+                    .cloned()
+                    .ok_or_else(|| {
+                        TrainError::NotEnoughData(format!("{what}: unknown customer code {code:?}"))
+                    })
+            })
+            .collect::<Result<Vec<String>>>()?;
+        Ok(Self {
+            names: names.to_vec(),
+            ids,
+            values: row_major(df, names, what)?,
         })
     }
 
@@ -170,6 +186,23 @@ impl FeatureTable {
         }
         out
     }
+}
+
+/// The columns `names` of `df` as a row-major f64 table (null -> NaN).
+fn row_major(df: &DataFrame, names: &[String], what: &str) -> Result<Vec<f64>> {
+    let width = names.len();
+    let mut values = vec![f64::NAN; df.height() * width];
+    for (j, name) in names.iter().enumerate() {
+        let column = df
+            .column(name)
+            .and_then(|c| c.cast(&DataType::Float64))
+            .map_err(polars_err(format!("{what}: feature column `{name}`")))?;
+        let ca = column.f64().map_err(polars_err(what))?;
+        for (i, v) in ca.iter().enumerate() {
+            values[i * width + j] = v.unwrap_or(f64::NAN);
+        }
+    }
+    Ok(values)
 }
 
 /// Every offer sent to a resolved customer, in columns.
@@ -289,20 +322,18 @@ impl Sends {
             .collect()
     }
 
-    /// The distinct customer ids of `rows`, as a one-column frame for a
-    /// semi-join against the entity map.
-    pub fn customers_frame(&self, rows: &[usize]) -> Result<DataFrame> {
+    /// The distinct customers of `rows`, as indices into
+    /// [`Sends::customer_ids`], in first-seen order.
+    pub fn customers_of(&self, rows: &[usize]) -> Vec<u32> {
         let mut seen = vec![false; self.customer_ids.len()];
-        let mut ids: Vec<&str> = Vec::new();
+        let mut customers = Vec::new();
         for &r in rows {
-            let c = self.customer[r] as usize;
-            if !seen[c] {
-                seen[c] = true;
-                ids.push(&self.customer_ids[c]);
+            let c = self.customer[r];
+            if !std::mem::replace(&mut seen[c as usize], true) {
+                customers.push(c);
             }
         }
-        DataFrame::new(ids.len(), vec![Column::new("customer_id".into(), ids)])
-            .map_err(polars_err("listing snapshot customers"))
+        customers
     }
 }
 

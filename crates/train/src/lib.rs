@@ -21,6 +21,7 @@
 
 pub mod charts;
 pub mod error;
+pub mod events;
 pub mod examples;
 pub mod metrics;
 pub mod ranker;
@@ -51,6 +52,7 @@ use rand_xoshiro::rand_core::{RngCore, SeedableRng};
 use serde_json::{Value, json};
 
 pub use error::{Result, TrainError};
+use events::KeyedEvents;
 use examples::{Catalogue, ExampleSet, FeatureTable, Sends, Snapshot, build_examples, concat};
 use ranker::{Matrix, Ranker, RankerParams};
 use segments::SegmentParams;
@@ -165,8 +167,7 @@ fn round_figures(value: &mut Value) {
 
 /// Inputs read and checked before any training work.
 struct Inputs {
-    transactions: DataFrame,
-    interactions: DataFrame,
+    events: KeyedEvents,
     entity_map: DataFrame,
     sends: Sends,
     catalogue: Catalogue,
@@ -249,9 +250,14 @@ fn read_inputs(config: &Config, names: &[String]) -> anyhow::Result<Inputs> {
         .ok()
         .and_then(|c| c.i32().ok().and_then(|ca| ca.max()));
     let last_send = sends.day.iter().copied().max();
+    let events = KeyedEvents::new(
+        &transactions,
+        &interactions,
+        &entity_map,
+        &sends.customer_ids,
+    )?;
     Ok(Inputs {
-        transactions,
-        interactions,
+        events,
         entity_map,
         sends,
         catalogue,
@@ -269,24 +275,8 @@ fn features_at(
     rows: Option<&[usize]>,
     names: &[String],
 ) -> Result<FeatureTable> {
-    let map = match rows {
-        Some(rows) => {
-            let wanted = inputs.sends.customers_frame(rows)?;
-            inputs.entity_map.clone().lazy().inner_join(
-                wanted.lazy(),
-                col("customer_id"),
-                col("customer_id"),
-            )
-        }
-        None => inputs.entity_map.clone().lazy(),
-    };
-    let df = features::compute_customer_features(
-        inputs.transactions.clone().lazy(),
-        inputs.interactions.clone().lazy(),
-        map,
-        pipeline_core::calendar::from_epoch_days(cutoff),
-    )?;
-    FeatureTable::from_frame(&df, names, "computing snapshot features")
+    let wanted = rows.map(|rows| inputs.sends.customers_of(rows));
+    inputs.events.features_at(cutoff, wanted.as_deref(), names)
 }
 
 /// The examples of one snapshot.
@@ -296,9 +286,21 @@ fn snapshot_examples(
     layout: &RankerLayout,
     names: &[String],
 ) -> Result<ExampleSet> {
+    let started = Instant::now();
     let rows = inputs.sends.in_window(snapshot.cutoff, snapshot.end);
     let table = features_at(inputs, snapshot.cutoff, Some(&rows), names)?;
-    build_examples(layout, &table, &inputs.sends, &rows, &inputs.catalogue)
+    let features_seconds = seconds_since(started);
+    let started = Instant::now();
+    let set = build_examples(layout, &table, &inputs.sends, &rows, &inputs.catalogue)?;
+    tracing::info!(
+        window = %snapshot.describe(),
+        rows = rows.len(),
+        customers = table.len(),
+        features_seconds,
+        rows_seconds = seconds_since(started),
+        "snapshot examples"
+    );
+    Ok(set)
 }
 
 /// AUC and log loss of a model trained and tested on a random split of
@@ -739,6 +741,11 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
     let leaky_table = features_at(&inputs, inputs.last_event_day + 1, Some(&all_rows), &names)?;
     let leaky = build_examples(&layout, &leaky_table, sends, &all_rows, &inputs.catalogue)?;
     drop(leaky_table);
+    tracing::info!(
+        rows = all_rows.len(),
+        seconds = seconds_since(t),
+        "leaky features and rows"
+    );
     let leaky_figures =
         random_split_figures(&leaky.matrix, &feature_cols, &config.ranker, config.seed)?;
     drop(leaky);
