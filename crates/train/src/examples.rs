@@ -385,6 +385,19 @@ pub struct ExampleSet {
     pub rows: Vec<usize>,
 }
 
+impl ExampleSet {
+    /// No rows yet, `width` columns.
+    pub fn empty(width: usize) -> Self {
+        Self {
+            matrix: Matrix {
+                width,
+                ..Matrix::default()
+            },
+            rows: Vec::new(),
+        }
+    }
+}
+
 /// Builds the rows of `rows` (indices into `sends`) from `table`.
 pub fn build_examples(
     layout: &RankerLayout,

@@ -279,19 +279,39 @@ fn features_at(
     inputs.events.features_at(cutoff, wanted.as_deref(), names)
 }
 
-/// The examples of one snapshot.
-fn snapshot_examples(
+/// The rows of the window `rows` whose positions are in `picks`. The
+/// positions (sorted) count the rows of every window in a row; the window
+/// starts at `offset`.
+fn picked(rows: &[usize], picks: &[usize], offset: usize) -> Vec<usize> {
+    let from = picks.partition_point(|&p| p < offset);
+    let to = picks.partition_point(|&p| p < offset + rows.len());
+    picks[from..to].iter().map(|&p| rows[p - offset]).collect()
+}
+
+/// The examples of one snapshot: features at its cut-off of the customers
+/// of `parts` (rows of its window), then each part's rows.
+fn snapshot_examples<const N: usize>(
     inputs: &Inputs,
     snapshot: Snapshot,
+    parts: [&[usize]; N],
     layout: &RankerLayout,
     names: &[String],
-) -> Result<ExampleSet> {
+) -> Result<[ExampleSet; N]> {
     let started = Instant::now();
-    let rows = inputs.sends.in_window(snapshot.cutoff, snapshot.end);
+    let rows = parts.concat();
     let table = features_at(inputs, snapshot.cutoff, Some(&rows), names)?;
     let features_seconds = seconds_since(started);
     let started = Instant::now();
-    let set = build_examples(layout, &table, &inputs.sends, &rows, &inputs.catalogue)?;
+    let mut sets = Vec::with_capacity(N);
+    for part in parts {
+        sets.push(build_examples(
+            layout,
+            &table,
+            &inputs.sends,
+            part,
+            &inputs.catalogue,
+        )?);
+    }
     tracing::info!(
         window = %snapshot.describe(),
         rows = rows.len(),
@@ -300,7 +320,8 @@ fn snapshot_examples(
         rows_seconds = seconds_since(started),
         "snapshot examples"
     );
-    Ok(set)
+    sets.try_into()
+        .map_err(|_| TrainError::NotEnoughData("snapshot parts".into()))
 }
 
 /// AUC and log loss of a model trained and tested on a random split of
@@ -345,22 +366,6 @@ fn random_split_figures(
         "log_loss": round(metrics::log_loss(&pred, &test.labels)),
         "best_iteration": model.best_iteration,
     }))
-}
-
-/// A seeded sample of the rows of `m`.
-fn sample_matrix(m: &Matrix, max_rows: usize, seed: u64) -> Matrix {
-    let rows = seeded_sample(m.rows(), max_rows, seed);
-    let mut out = Matrix {
-        x: Vec::with_capacity(rows.len() * m.width),
-        labels: Vec::with_capacity(rows.len()),
-        width: m.width,
-    };
-    for r in rows {
-        out.x
-            .extend_from_slice(&m.x[r * m.width..(r + 1) * m.width]);
-        out.labels.push(m.labels[r]);
-    }
-    out
 }
 
 /// Ranking and retrieval figures on a sample of customers at the test
@@ -551,51 +556,90 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
     );
 
     // Examples: earlier windows train, the next validates, the last tests.
+    // Only the training rows the ranker is fitted on and the rows of the
+    // random-split pool are built (and their customers' features
+    // computed): their positions among the rows of every window in a row
+    // are drawn first.
     let t = Instant::now();
-    let mut train: Option<ExampleSet> = None;
-    for snap in &snapshots[..snapshots.len() - 2] {
-        let set = snapshot_examples(&inputs, *snap, &layout, &names)?;
-        tracing::debug!(window = %snap.describe(), rows = set.rows.len(), "training snapshot");
-        train = Some(match train {
-            Some(acc) => concat(acc, set),
-            None => set,
-        });
+    let windows: Vec<Vec<usize>> = snapshots
+        .iter()
+        .map(|s| inputs.sends.in_window(s.cutoff, s.end))
+        .collect();
+    let train_windows = snapshots.len() - 2;
+    let train_rows: usize = windows[..train_windows].iter().map(Vec::len).sum();
+    let fit_picks = (config.max_train_rows > 0 && train_rows > config.max_train_rows)
+        .then(|| seeded_sample(train_rows, config.max_train_rows, config.seed ^ 0x7a1e));
+    let pool_picks = seeded_sample(
+        windows.iter().map(Vec::len).sum(),
+        config.random_split_rows,
+        config.seed ^ 0x9001,
+    );
+    let mut fit = ExampleSet::empty(layout.width());
+    let mut pool = ExampleSet::empty(layout.width());
+    let mut offset = 0;
+    for (snap, rows) in snapshots[..train_windows].iter().zip(&windows) {
+        let fit_rows = match &fit_picks {
+            Some(picks) => picked(rows, picks, offset),
+            None => rows.clone(),
+        };
+        let pool_rows = picked(rows, &pool_picks, offset);
+        let [f, p] = snapshot_examples(&inputs, *snap, [&fit_rows, &pool_rows], &layout, &names)?;
+        fit = concat(fit, f);
+        pool = concat(pool, p);
+        offset += rows.len();
     }
-    let train = train.ok_or_else(|| TrainError::NotEnoughData("no training snapshot".into()))?;
-    let valid = snapshot_examples(&inputs, valid_snap, &layout, &names)?;
-    let test_rows = inputs.sends.in_window(test_snap.cutoff, test_snap.end);
+    if fit.rows.is_empty() {
+        return Err(TrainError::NotEnoughData("no training rows".into()).into());
+    }
+    let rows = &windows[train_windows];
+    let [valid, p] = snapshot_examples(
+        &inputs,
+        valid_snap,
+        [rows, &picked(rows, &pool_picks, offset)],
+        &layout,
+        &names,
+    )?;
+    pool = concat(pool, p);
+    offset += rows.len();
+    let test_rows = &windows[train_windows + 1];
     let test_table = features_at(&inputs, test_snap.cutoff, None, &names)?;
     let test = build_examples(
         &layout,
         &test_table,
         &inputs.sends,
-        &test_rows,
+        test_rows,
         &inputs.catalogue,
     )?;
+    let p = build_examples(
+        &layout,
+        &test_table,
+        &inputs.sends,
+        &picked(test_rows, &pool_picks, offset),
+        &inputs.catalogue,
+    )?;
+    pool = concat(pool, p);
     timings.insert("snapshot_features", seconds_since(t));
     tracing::info!(
-        train = train.rows.len(),
+        train = train_rows,
+        fitted = fit.rows.len(),
         valid = valid.rows.len(),
         test = test.rows.len(),
+        random_split_pool = pool.rows.len(),
         snapshots = snapshots.len(),
         "examples built"
     );
 
     // Stage 2.
     let t = Instant::now();
-    let sampled;
-    let fit_matrix = if config.max_train_rows > 0 && train.matrix.rows() > config.max_train_rows {
-        sampled = sample_matrix(&train.matrix, config.max_train_rows, config.seed ^ 0x7a1e);
+    let fit_rows = fit.rows.len();
+    if fit_picks.is_some() {
         tracing::info!(
-            rows = sampled.rows(),
-            of = train.matrix.rows(),
+            rows = fit_rows,
+            of = train_rows,
             "ranker fitted on a seeded sample of the training rows"
         );
-        &sampled
-    } else {
-        &train.matrix
-    };
-    let fit_rows = fit_matrix.rows();
+    }
+    let fit_matrix = &fit.matrix;
     let model = Ranker::train(
         fit_matrix,
         Some(&valid.matrix),
@@ -705,7 +749,7 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
             "train_cutoffs": snapshots[..snapshots.len() - 2].iter().map(|s| format_epoch_days(s.cutoff)).collect::<Vec<_>>(),
             "validation_window": valid_snap.describe(),
             "test_window": test_snap.describe(),
-            "train_rows": train.rows.len(),
+            "train_rows": train_rows,
             "train_rows_fitted": fit_rows,
             "validation_rows": valid.rows.len(),
             "test_rows": test.rows.len(),
@@ -749,9 +793,9 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
     let leaky_figures =
         random_split_figures(&leaky.matrix, &feature_cols, &config.ranker, config.seed)?;
     drop(leaky);
-    let mut pool = concat(concat(train, valid), test).matrix;
-    pool = sample_matrix(&pool, config.random_split_rows, config.seed ^ 0x9001);
-    let honest_random = random_split_figures(&pool, &feature_cols, &config.ranker, config.seed)?;
+    drop((fit, valid));
+    let honest_random =
+        random_split_figures(&pool.matrix, &feature_cols, &config.ranker, config.seed)?;
     drop(pool);
     timings.insert("random_split_baselines", seconds_since(t));
     if let Some(obj) = metrics_json.as_object_mut() {
@@ -1036,6 +1080,24 @@ fn charts_written(dir: &Path, a: &ArtifactSet) -> anyhow::Result<Vec<&'static st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn picks_of_each_window_are_the_sample_of_all_rows() {
+        let windows = [vec![3, 5, 8], vec![], vec![10, 11, 12, 13], vec![20]];
+        let all = windows.concat();
+        for k in [0, 1, 4, 8, 20] {
+            let picks = seeded_sample(all.len(), k, 9);
+            let mut offset = 0;
+            let mut got = Vec::new();
+            for rows in &windows {
+                got.extend(picked(rows, &picks, offset));
+                offset += rows.len();
+            }
+            let want: Vec<usize> = picks.iter().map(|&p| all[p]).collect();
+            assert_eq!(got, want);
+            assert_eq!(got.len(), k.min(all.len()));
+        }
+    }
 
     #[test]
     fn rounded_metrics_read_back_exactly() {
