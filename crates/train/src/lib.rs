@@ -193,6 +193,7 @@ fn read_inputs(config: &Config, names: &[String]) -> anyhow::Result<Inputs> {
     let serving =
         FeatureTable::from_frame(&serving_df, names, "reading customer_features.parquet")?;
     drop(serving_df);
+    let lap = Instant::now();
     let has_truth = table_path(&config.data_dir, &TRUTH_PROPENSITY).is_file()
         && table_path(&config.data_dir, &CUSTOMERS_TRUTH).is_file();
     let truth = if has_truth {
@@ -201,6 +202,8 @@ fn read_inputs(config: &Config, names: &[String]) -> anyhow::Result<Inputs> {
         tracing::warn!("no truth tables: oracle, ranking and retrieval figures are skipped");
         None
     };
+    let truth_seconds = seconds_since(lap);
+    let lap = Instant::now();
     // Collected once: every snapshot re-reads them from memory instead of
     // decoding the Parquet files again.
     let transactions = scanned
@@ -250,12 +253,20 @@ fn read_inputs(config: &Config, names: &[String]) -> anyhow::Result<Inputs> {
         .ok()
         .and_then(|c| c.i32().ok().and_then(|ca| ca.max()));
     let last_send = sends.day.iter().copied().max();
+    let events_seconds = seconds_since(lap);
+    let lap = Instant::now();
     let events = KeyedEvents::new(
         &transactions,
         &interactions,
         &entity_map,
         &sends.customer_ids,
     )?;
+    tracing::info!(
+        truth_seconds,
+        events_seconds,
+        coding_seconds = seconds_since(lap),
+        "inputs read"
+    );
     Ok(Inputs {
         events,
         entity_map,
@@ -289,17 +300,20 @@ fn picked(rows: &[usize], picks: &[usize], offset: usize) -> Vec<usize> {
 }
 
 /// The examples of one snapshot: features at its cut-off of the customers
-/// of `parts` (rows of its window), then each part's rows.
+/// of `parts` (rows of its window; of every customer when
+/// `every_customer`), then each part's rows.
 fn snapshot_examples<const N: usize>(
     inputs: &Inputs,
     snapshot: Snapshot,
+    every_customer: bool,
     parts: [&[usize]; N],
     layout: &RankerLayout,
     names: &[String],
-) -> Result<[ExampleSet; N]> {
+) -> Result<(FeatureTable, [ExampleSet; N])> {
     let started = Instant::now();
     let rows = parts.concat();
-    let table = features_at(inputs, snapshot.cutoff, Some(&rows), names)?;
+    let customers = (!every_customer).then_some(rows.as_slice());
+    let table = features_at(inputs, snapshot.cutoff, customers, names)?;
     let features_seconds = seconds_since(started);
     let started = Instant::now();
     let mut sets = Vec::with_capacity(N);
@@ -320,8 +334,10 @@ fn snapshot_examples<const N: usize>(
         rows_seconds = seconds_since(started),
         "snapshot examples"
     );
-    sets.try_into()
-        .map_err(|_| TrainError::NotEnoughData("snapshot parts".into()))
+    let sets = sets
+        .try_into()
+        .map_err(|_| TrainError::NotEnoughData("snapshot parts".into()))?;
+    Ok((table, sets))
 }
 
 /// AUC and log loss of a model trained and tested on a random split of
@@ -502,6 +518,16 @@ pub fn flatten_metrics(value: &Value) -> BTreeMap<String, f64> {
     out
 }
 
+/// Records the seconds of step `name` (started at `t`) for
+/// `metrics.json` and logs them with the peak memory so far.
+fn step_done(timings: &mut BTreeMap<&'static str, f64>, name: &'static str, t: Instant) {
+    let seconds = seconds_since(t);
+    timings.insert(name, seconds);
+    let peak_gb = pipeline_core::telemetry::peak_rss_bytes()
+        .map_or(f64::NAN, |b| (b as f64 / 1e7).round() / 100.0);
+    tracing::info!(step = name, seconds, peak_gb, "step done");
+}
+
 fn seconds_since(t: Instant) -> f64 {
     (t.elapsed().as_secs_f64() * 1000.0).round() / 1000.0
 }
@@ -510,14 +536,14 @@ fn seconds_since(t: Instant) -> f64 {
 pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
     config.validate()?;
     let timer = StageTimer::start("train");
-    let mut timings: BTreeMap<&str, f64> = BTreeMap::new();
+    let mut timings: BTreeMap<&'static str, f64> = BTreeMap::new();
     let t = Instant::now();
     let names = features::feature_names();
     let mut feature_cols = names.clone();
     feature_cols.extend(offer_feature_names());
     let layout = RankerLayout::new(&feature_cols, &names)?;
     let inputs = read_inputs(config, &names)?;
-    timings.insert("read_inputs", seconds_since(t));
+    step_done(&mut timings, "read_inputs", t);
     // Before any training work: a tracking server that is down fails here.
     let tracker = tracking::Tracker::from_uri(
         config.tracking_uri.as_deref(),
@@ -583,7 +609,14 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
             None => rows.clone(),
         };
         let pool_rows = picked(rows, &pool_picks, offset);
-        let [f, p] = snapshot_examples(&inputs, *snap, [&fit_rows, &pool_rows], &layout, &names)?;
+        let (_, [f, p]) = snapshot_examples(
+            &inputs,
+            *snap,
+            false,
+            [&fit_rows, &pool_rows],
+            &layout,
+            &names,
+        )?;
         fit = concat(fit, f);
         pool = concat(pool, p);
         offset += rows.len();
@@ -592,33 +625,28 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
         return Err(TrainError::NotEnoughData("no training rows".into()).into());
     }
     let rows = &windows[train_windows];
-    let [valid, p] = snapshot_examples(
+    let (_, [valid, p]) = snapshot_examples(
         &inputs,
         valid_snap,
+        false,
         [rows, &picked(rows, &pool_picks, offset)],
         &layout,
         &names,
     )?;
     pool = concat(pool, p);
     offset += rows.len();
-    let test_rows = &windows[train_windows + 1];
-    let test_table = features_at(&inputs, test_snap.cutoff, None, &names)?;
-    let test = build_examples(
+    let rows = &windows[train_windows + 1];
+    // Every customer: stage 1 is fitted on the features at the test cut-off.
+    let (test_table, [test, p]) = snapshot_examples(
+        &inputs,
+        test_snap,
+        true,
+        [rows, &picked(rows, &pool_picks, offset)],
         &layout,
-        &test_table,
-        &inputs.sends,
-        test_rows,
-        &inputs.catalogue,
-    )?;
-    let p = build_examples(
-        &layout,
-        &test_table,
-        &inputs.sends,
-        &picked(test_rows, &pool_picks, offset),
-        &inputs.catalogue,
+        &names,
     )?;
     pool = concat(pool, p);
-    timings.insert("snapshot_features", seconds_since(t));
+    step_done(&mut timings, "snapshot_features", t);
     tracing::info!(
         train = train_rows,
         fitted = fit.rows.len(),
@@ -646,7 +674,7 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
         &feature_cols,
         &config.ranker,
     )?;
-    timings.insert("ranker_fit", seconds_since(t));
+    step_done(&mut timings, "ranker_fit", t);
     let threads = config.ranker.num_threads;
     let test_pred = model.predict(&test.matrix.x, threads)?;
     let labels = &test.matrix.labels;
@@ -735,7 +763,7 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
         config.smoothing,
         config.candidates,
     );
-    timings.insert("segments", seconds_since(t));
+    step_done(&mut timings, "segments", t);
 
     let mut metrics_json = json!({
         "data": {
@@ -774,7 +802,7 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
             obj.extend(fig);
         }
     }
-    timings.insert("ranking_evaluation", seconds_since(t));
+    step_done(&mut timings, "ranking_evaluation", t);
     drop(test_table);
 
     // What the old system would have claimed: a random split, once with
@@ -797,7 +825,7 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
     let honest_random =
         random_split_figures(&pool.matrix, &feature_cols, &config.ranker, config.seed)?;
     drop(pool);
-    timings.insert("random_split_baselines", seconds_since(t));
+    step_done(&mut timings, "random_split_baselines", t);
     if let Some(obj) = metrics_json.as_object_mut() {
         obj.insert(
             "random_split_leaky_features".into(),
@@ -836,7 +864,7 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
     for &c in &serving_clusters {
         segment_sizes[c as usize] += 1;
     }
-    timings.insert("serving_segments", seconds_since(t));
+    step_done(&mut timings, "serving_segments", t);
     if let Some(obj) = metrics_json.as_object_mut() {
         obj.insert(
             "segments".into(),
