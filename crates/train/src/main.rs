@@ -56,8 +56,9 @@ struct Args {
     /// (the best iteration is kept, so patience only costs time).
     #[arg(long, default_value_t = 20)]
     early_stopping_rounds: u32,
-    /// LightGBM threads (default: the machine's cores). OpenMP threads spin:
-    /// never train beside other heavy work.
+    /// LightGBM threads (default: the machine's cores). OpenMP threads spin
+    /// while they wait unless OMP_WAIT_POLICY=passive (set by the scripts
+    /// and the DAG): beside other heavy work, set it too.
     #[arg(long, env = "OFFERS_TRAIN_THREADS")]
     threads: Option<usize>,
     /// Experiment of the tracked run (MLflow at MLFLOW_TRACKING_URI, else a
