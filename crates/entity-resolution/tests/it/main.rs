@@ -13,14 +13,22 @@ mod generated;
 
 const BIN: &str = env!("CARGO_BIN_EXE_entity-resolution");
 
+/// This crate's directory, read when the test runs: clones at different
+/// paths share one build cache (`CARGO_TARGET_DIR`), and cargo may reuse a
+/// test binary another clone compiled, with that clone's path in its
+/// compile-time `env!("CARGO_MANIFEST_DIR")`. `cargo test` sets the
+/// variable for the test process too.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
 fn febrl(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/febrl")
-        .join(name)
+    manifest_dir().join("../../../shared/data/febrl").join(name)
 }
 
 fn febrl_settings() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("settings/febrl.toml")
+    manifest_dir().join("settings/febrl.toml")
 }
 
 fn febrl_config(input: PathBuf, out: &Path) -> Config {
