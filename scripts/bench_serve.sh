@@ -116,8 +116,9 @@ busy=$(awk -v a="$loadgen_cpu" -v b="$redis_cpu" -v c="$serve_cpu" -v s="$second
 # 1 ms and 2.5 ms (from its histogram: handler time, Redis round trip
 # included; the queueing before the handler and the network are not).
 server_share() {
-  join "$work/histogram.before" "$work/histogram.after" |
-    awk -v le="$1" '{d[$1] = $3 - $2; if ($1 == "+Inf") t = $3 - $2} END{printf "%.4f", d[le] / t}'
+  # Both files list the buckets in the same order: "le before le after".
+  paste -d' ' "$work/histogram.before" "$work/histogram.after" |
+    awk -v le="$1" '{d[$1] = $4 - $2; if ($1 == "+Inf") t = $4 - $2} END{printf "%.4f", d[le] / t}'
 }
 
 echo
