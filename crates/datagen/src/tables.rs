@@ -130,6 +130,12 @@ fn id_chunked(
     values.finish()
 }
 
+/// The `len` ids numbered on from `after` (the rows of earlier chunks):
+/// `PREFIX{after + 1}` to `PREFIX{after + len}`.
+fn sequential_ids(name: &str, prefix: &str, width: usize, after: u64, len: usize) -> StringChunked {
+    id_chunked(name, prefix, width, (1..=len as u64).map(|i| after + i))
+}
+
 /// The values of `source` at `indices`, as the column `name`: gathering
 /// shares the source's string data instead of copying it per row.
 fn gather(source: &StringChunked, name: &str, indices: &[IdxSize]) -> PolarsResult<Column> {
@@ -150,12 +156,7 @@ pub fn chunk_tables(
     centres: &[String],
 ) -> PolarsResult<ChunkTables> {
     let r = &chunk.records;
-    let record_ids = id_chunked(
-        "record_id",
-        "REC",
-        ids.record,
-        (0..r.len() as u64).map(|i| offsets.record + i + 1),
-    );
+    let record_ids = sequential_ids("record_id", "REC", ids.record, offsets.record, r.len());
     let base_len = chunk.base_len();
     let person_ids = id_chunked(
         "true_customer_id",
@@ -198,11 +199,12 @@ pub fn chunk_tables(
     let t_services: Vec<IdxSize> = t.iter().map(|x| IdxSize::from(x.service)).collect();
     let t_centres: Vec<IdxSize> = t.iter().map(|x| IdxSize::from(x.centre)).collect();
     let transactions = DataFrame::new_infer_height(vec![
-        id_chunked(
+        sequential_ids(
             "transaction_id",
             "TXN",
             ids.transaction,
-            (0..t.len() as u64).map(|i| offsets.transaction + i + 1),
+            offsets.transaction,
+            t.len(),
         )
         .into_series()
         .into(),
@@ -240,11 +242,12 @@ pub fn chunk_tables(
     let i_records: Vec<IdxSize> = it.iter().map(|x| x.record as IdxSize).collect();
     let i_offers: Vec<IdxSize> = it.iter().map(|x| IdxSize::from(x.offer)).collect();
     let offer_interactions = DataFrame::new_infer_height(vec![
-        id_chunked(
+        sequential_ids(
             "interaction_id",
             "INT",
             ids.interaction,
-            (0..it.len() as u64).map(|i| offsets.interaction + i + 1),
+            offsets.interaction,
+            it.len(),
         )
         .into_series()
         .into(),
