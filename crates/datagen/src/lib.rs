@@ -13,6 +13,7 @@
 //! run.
 
 pub mod catalogue;
+pub mod ceiling;
 mod error;
 pub mod geography;
 pub mod names;

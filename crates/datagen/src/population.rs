@@ -57,8 +57,18 @@ const P_NEXT_EXTRA: f64 = 0.11;
 /// Share of a person's history booked on their first record; the rest is
 /// spread over their other records.
 const PRIMARY_SHARE: f64 = 0.75;
-const PREFERRED_CATEGORY_WEIGHTS: [f64; 4] = [0.35, 0.25, 0.20, 0.20];
-const P_PREFERRED_PURCHASE: f64 = 0.5;
+pub(crate) const PREFERRED_CATEGORY_WEIGHTS: [f64; 4] = [0.35, 0.25, 0.20, 0.20];
+/// Share of purchases in the preferred category; the rest are uniform over
+/// every service.
+pub(crate) const P_PREFERRED_PURCHASE: f64 = 0.5;
+/// Price sensitivity ~ Beta(a, b).
+pub(crate) const PRICE_SENSITIVITY_BETA: (f64, f64) = (2.0, 2.0);
+/// Responsiveness ~ N(0, sd).
+pub(crate) const RESPONSIVENESS_SD: f64 = 0.7;
+/// A purchase's price is the list price x exp(N(0, sd)) x (1 - discount x
+/// price sensitivity): the price-sensitive buy cheaper variants.
+pub(crate) const AMOUNT_NOISE_SD: f64 = 0.25;
+pub(crate) const PRICE_SENSITIVE_DISCOUNT: f64 = 0.35;
 
 /// The calendar of one run, in epoch days.
 #[derive(Debug, Clone, Copy)]
@@ -197,9 +207,10 @@ impl Distributions {
     fn new() -> Self {
         // Constant, valid parameters: these constructors cannot fail.
         Self {
-            price_sensitivity: Beta::new(2.0, 2.0).unwrap_or_else(|_| unreachable!()),
-            responsiveness: Normal::new(0.0, 0.7).unwrap_or_else(|_| unreachable!()),
-            amount_noise: Normal::new(0.0, 0.25).unwrap_or_else(|_| unreachable!()),
+            price_sensitivity: Beta::new(PRICE_SENSITIVITY_BETA.0, PRICE_SENSITIVITY_BETA.1)
+                .unwrap_or_else(|_| unreachable!()),
+            responsiveness: Normal::new(0.0, RESPONSIVENESS_SD).unwrap_or_else(|_| unreachable!()),
+            amount_noise: Normal::new(0.0, AMOUNT_NOISE_SD).unwrap_or_else(|_| unreachable!()),
         }
     }
 }
@@ -499,7 +510,7 @@ fn history(
         };
         let price = SERVICES[service].price
             * d.amount_noise.sample(rng).exp()
-            * (1.0 - 0.35 * t.price_sensitivity);
+            * (1.0 - PRICE_SENSITIVE_DISCOUNT * t.price_sensitivity);
         transactions.push(RawTransaction {
             record: pick_record(rng),
             service: service as u8,
