@@ -72,8 +72,9 @@ pub struct Config {
     pub clusters: usize,
     /// Candidate offers kept per segment.
     pub candidates: usize,
-    /// Pseudo-count `m` of the smoothed segment redemption rate.
-    pub smoothing: f64,
+    /// Pseudo-count `m` of the smoothed segment redemption rate; `None`
+    /// estimates it from the sends (empirical Bayes).
+    pub smoothing: Option<f64>,
     /// KMeans is fitted on a seeded sample of at most this many customers.
     pub kmeans_sample: usize,
     /// Customers whose whole-catalogue ranking is scored against the truth.
@@ -108,7 +109,7 @@ impl Config {
         if self.candidates < 1 {
             return bad("--candidates must be at least 1");
         }
-        if self.smoothing.is_nan() || self.smoothing < 0.0 {
+        if self.smoothing.is_some_and(|m| m.is_nan() || m < 0.0) {
             return bad("--smoothing must be >= 0");
         }
         self.ranker.validate()
@@ -756,7 +757,7 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
             let c = *test_cluster_of.get(&sends.customer_ids[sends.customer[i] as usize])?;
             Some((c, sends.offer[i] as usize, sends.redeemed[i] > 0.5))
         });
-    let eval_candidates = segments::candidates(
+    let (eval_candidates, eval_smoothing) = segments::candidates(
         before_test,
         config.clusters,
         &inputs.catalogue.ids,
@@ -853,7 +854,7 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
         let c = *serving_cluster_of.get(&sends.customer_ids[sends.customer[i] as usize])?;
         Some((c, sends.offer[i] as usize, sends.redeemed[i] > 0.5))
     });
-    let serving_candidates: ClusterCandidates = segments::candidates(
+    let (serving_candidates, serving_smoothing): (ClusterCandidates, f64) = segments::candidates(
         all_sends,
         config.clusters,
         &inputs.catalogue.ids,
@@ -868,7 +869,14 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
     if let Some(obj) = metrics_json.as_object_mut() {
         obj.insert(
             "segments".into(),
-            json!({ "k": config.clusters, "sizes": segment_sizes }),
+            json!({
+                "k": config.clusters,
+                "sizes": segment_sizes,
+                // Pseudo-count of the smoothed rates: of the candidates
+                // judged at the test cut-off, and of those served.
+                "smoothing_evaluation": eval_smoothing,
+                "smoothing_serving": serving_smoothing,
+            }),
         );
         obj.insert("timings_seconds".into(), json!(timings));
     }
@@ -1006,7 +1014,12 @@ fn config_params(config: &Config) -> Vec<(String, String)> {
         ("window_days", config.window_days.to_string()),
         ("clusters", config.clusters.to_string()),
         ("candidates", config.candidates.to_string()),
-        ("smoothing", config.smoothing.to_string()),
+        (
+            "smoothing",
+            config
+                .smoothing
+                .map_or_else(|| "empirical".to_owned(), |m| m.to_string()),
+        ),
         ("kmeans_sample", config.kmeans_sample.to_string()),
         ("eval_customers", config.eval_customers.to_string()),
         ("random_split_rows", config.random_split_rows.to_string()),

@@ -24,9 +24,10 @@ struct Args {
     /// Candidate offers kept per segment.
     #[arg(long, default_value_t = 20)]
     candidates: usize,
-    /// Pseudo-count of the smoothed segment redemption rate.
-    #[arg(long, default_value_t = 20.0)]
-    smoothing: f64,
+    /// Pseudo-count of the smoothed segment redemption rate (default:
+    /// estimated from the sends, empirical Bayes).
+    #[arg(long)]
+    smoothing: Option<f64>,
     /// KMeans fits on a seeded sample of at most this many customers.
     #[arg(long, default_value_t = 200_000)]
     kmeans_sample: usize,

@@ -167,48 +167,118 @@ pub fn assign(segments: &Segments, raw: &[f64]) -> Vec<u32> {
         .collect()
 }
 
+/// Bounds of the estimated pseudo-count: at the top, the clusters' rates
+/// are indistinguishable and the offers' overall rates decide.
+const MIN_SMOOTHING: f64 = 1.0;
+const MAX_SMOOTHING: f64 = 10_000.0;
+/// The pseudo-count when no offer was sent to two clusters.
+const FALLBACK_SMOOTHING: f64 = 20.0;
+
+/// Sends and redemptions per (cluster, offer) cell, cluster-major.
+struct CellCounts {
+    clusters: usize,
+    offers: usize,
+    sent: Vec<f64>,
+    redeemed: Vec<f64>,
+}
+
+impl CellCounts {
+    fn tally(
+        sends: impl Iterator<Item = (u32, usize, bool)>,
+        clusters: usize,
+        offers: usize,
+    ) -> Self {
+        let mut sent = vec![0.0; clusters * offers];
+        let mut redeemed = vec![0.0; clusters * offers];
+        for (c, o, r) in sends {
+            let cell = c as usize * offers + o;
+            if cell < sent.len() {
+                sent[cell] += 1.0;
+                redeemed[cell] += f64::from(u8::from(r));
+            }
+        }
+        Self {
+            clusters,
+            offers,
+            sent,
+            redeemed,
+        }
+    }
+
+    /// Each offer's overall rate, `(redeemed + 1) / (sent + 2)`.
+    fn offer_rates(&self) -> Vec<f64> {
+        (0..self.offers)
+            .map(|o| {
+                let s: f64 = (0..self.clusters)
+                    .map(|c| self.sent[c * self.offers + o])
+                    .sum();
+                let r: f64 = (0..self.clusters)
+                    .map(|c| self.redeemed[c * self.offers + o])
+                    .sum();
+                (r + 1.0) / (s + 2.0)
+            })
+            .collect()
+    }
+
+    /// The rate each cell would have if the cluster differed from the
+    /// others only by its overall responsiveness: `p_offer x lift`, where
+    /// the lift is the cluster's redemptions over what the offers' overall
+    /// rates predict for its sends.
+    fn expected_rates(&self, offer_rates: &[f64]) -> Vec<f64> {
+        let mut out = Vec::with_capacity(self.sent.len());
+        for c in 0..self.clusters {
+            let cells = c * self.offers..(c + 1) * self.offers;
+            let predicted: f64 = self.sent[cells.clone()]
+                .iter()
+                .zip(offer_rates)
+                .map(|(n, p)| n * p)
+                .sum();
+            let observed: f64 = self.redeemed[cells].iter().sum();
+            let lift = if predicted > 0.0 {
+                (observed + 1.0) / (predicted + 1.0)
+            } else {
+                1.0
+            };
+            out.extend(offer_rates.iter().map(|p| (p * lift).min(0.999)));
+        }
+        out
+    }
+}
+
 /// Orders the offers of each cluster by smoothed redemption rate,
-/// `(redeemed + m * p_offer) / (sent + m)`, where `p_offer` is the offer's
-/// overall rate `(redeemed + 1) / (sent + 2)`: a cluster that saw an offer
-/// rarely falls back to the offer's overall appeal. Keeps the best `top_n`.
+/// `(redeemed + m * e) / (sent + m)`. The prior rate `e` is the offer's
+/// overall rate `(redeemed + 1) / (sent + 2)` times the cluster's lift (how
+/// much more or less its members redeem than the offers' overall rates
+/// predict): a cluster that saw an offer rarely falls back to the offer's
+/// overall appeal at the cluster's level of response. Keeps the best
+/// `top_n`. `smoothing` is the pseudo-count `m`; `None` estimates it from
+/// the sends ([`empirical_smoothing`]). Returns the candidates and the `m`
+/// used.
 ///
 /// `sends` holds (cluster, offer index, redeemed) per past interaction.
 pub fn candidates(
     sends: impl Iterator<Item = (u32, usize, bool)>,
     clusters: usize,
     offer_ids: &[String],
-    smoothing: f64,
+    smoothing: Option<f64>,
     top_n: usize,
-) -> ClusterCandidates {
+) -> (ClusterCandidates, f64) {
     let offers = offer_ids.len();
-    let mut sent = vec![0.0; clusters * offers];
-    let mut redeemed = vec![0.0; clusters * offers];
-    for (c, o, r) in sends {
-        let cell = c as usize * offers + o;
-        if cell < sent.len() {
-            sent[cell] += 1.0;
-            redeemed[cell] += f64::from(u8::from(r));
-        }
-    }
-    let overall: Vec<f64> = (0..offers)
-        .map(|o| {
-            let s: f64 = (0..clusters).map(|c| sent[c * offers + o]).sum();
-            let r: f64 = (0..clusters).map(|c| redeemed[c * offers + o]).sum();
-            (r + 1.0) / (s + 2.0)
-        })
-        .collect();
+    let counts = CellCounts::tally(sends, clusters, offers);
+    let expected = counts.expected_rates(&counts.offer_rates());
+    let smoothing = smoothing.unwrap_or_else(|| empirical_smoothing(&counts, &expected));
     let mut out = ClusterCandidates::new();
     for c in 0..clusters {
         let rates: Vec<f64> = (0..offers)
             .map(|o| {
                 let cell = c * offers + o;
-                let weight = sent[cell] + smoothing;
+                let weight = counts.sent[cell] + smoothing;
                 if weight > 0.0 {
-                    (redeemed[cell] + smoothing * overall[o]) / weight
+                    (counts.redeemed[cell] + smoothing * expected[cell]) / weight
                 } else {
                     // Never sent to the cluster and no smoothing: the
-                    // overall rate, not 0 / 0.
-                    overall[o]
+                    // prior rate, not 0 / 0.
+                    expected[cell]
                 }
             })
             .collect();
@@ -218,7 +288,56 @@ pub fn candidates(
             best.into_iter().map(|o| offer_ids[o].clone()).collect(),
         );
     }
-    out
+    (out, smoothing)
+}
+
+/// The pseudo-count of the smoothed rates, by empirical Bayes (method of
+/// moments): how much a cluster's taste for one offer departs from its
+/// prior rate `e`. A cell's observed rate varies around `e` by binomial
+/// noise, `e (1 - e) / n`, plus the true spread `tau2`; so per offer
+/// `tau2 = (sum n (r - e)^2 - sum e (1 - e)) / sum n`, and a Beta prior of
+/// mean `p` with that spread has pseudo-count `m = p (1 - p) / tau2 - 1`.
+/// Returns the median over the offers sent to at least two clusters,
+/// within [1, 10,000] (no measurable spread: the prior rates decide).
+///
+/// The prior already carries the cluster's overall level, so only the
+/// differences in taste that reorder offers count as spread. A fixed `m`
+/// fits one data size and catalogue; this one follows the data.
+fn empirical_smoothing(counts: &CellCounts, expected: &[f64]) -> f64 {
+    let (clusters, offers) = (counts.clusters, counts.offers);
+    let mut estimates: Vec<f64> = (0..offers)
+        .filter_map(|o| {
+            let cells: Vec<usize> = (0..clusters)
+                .map(|c| c * offers + o)
+                .filter(|&cell| counts.sent[cell] > 0.0)
+                .collect();
+            if cells.len() < 2 {
+                return None;
+            }
+            let (mut total, mut spread, mut noise, mut mean) = (0.0, 0.0, 0.0, 0.0);
+            for &cell in &cells {
+                let (n, e) = (counts.sent[cell], expected[cell]);
+                let r = counts.redeemed[cell] / n;
+                total += n;
+                spread += n * (r - e).powi(2);
+                noise += e * (1.0 - e);
+                mean += n * e;
+            }
+            let p = mean / total;
+            let tau2 = (spread - noise) / total;
+            let m = if tau2 > 0.0 {
+                p * (1.0 - p) / tau2 - 1.0
+            } else {
+                MAX_SMOOTHING
+            };
+            Some(m.clamp(MIN_SMOOTHING, MAX_SMOOTHING))
+        })
+        .collect();
+    if estimates.is_empty() {
+        return FALLBACK_SMOOTHING;
+    }
+    estimates.sort_by(f64::total_cmp);
+    estimates[estimates.len() / 2]
 }
 
 /// Cluster id -> candidate offer indices, for evaluation.
@@ -262,7 +381,7 @@ mod tests {
             sends.push((1, 2, i < 5));
         }
         sends.push((0, 2, true));
-        let run = |m: f64| candidates(sends.clone().into_iter(), 2, &ids, m, 2);
+        let run = |m: f64| candidates(sends.clone().into_iter(), 2, &ids, Some(m), 2).0;
         let names = |v: &[&str]| -> Vec<String> { v.iter().map(|s| s.to_string()).collect() };
 
         // Unsmoothed, C's single redemption (1/1) would top the list.
@@ -276,5 +395,33 @@ mod tests {
         // A stronger prior (m = 100) brings C down to 0.077, below A's
         // 0.104: the cluster's well-measured winners come first.
         assert_eq!(run(100.0)[&0], names(&["B", "A"]));
+    }
+
+    #[test]
+    fn the_estimated_smoothing_counts_only_differences_in_taste() {
+        let ids: Vec<String> = ["A", "B"].iter().map(|s| s.to_string()).collect();
+        // Two clusters of 2 x 10,000 sends, redemptions per 1000 given.
+        let sends = |rates: [[u32; 2]; 2]| {
+            let mut v = Vec::new();
+            for (c, row) in rates.iter().enumerate() {
+                for (o, &per_mille) in row.iter().enumerate() {
+                    v.extend((0..10_000).map(move |i| (c as u32, o, i % 1000 < per_mille)));
+                }
+            }
+            v.into_iter()
+        };
+        // Cluster 1 redeems everything twice as often: a difference of
+        // level, not of taste, which the lift absorbs.
+        let (_, m) = candidates(sends([[100, 200], [200, 400]]), 2, &ids, None, 2);
+        assert_eq!(m, MAX_SMOOTHING);
+        // Opposite tastes: A wins in cluster 0, B in cluster 1; a small
+        // pseudo-count lets each cluster's own winner lead.
+        let (out, m) = candidates(sends([[300, 100], [100, 300]]), 2, &ids, None, 1);
+        assert!(m < 20.0, "{m}");
+        assert_eq!(out[&0], vec!["A".to_string()]);
+        assert_eq!(out[&1], vec!["B".to_string()]);
+        // Nothing sent to two clusters: the fallback.
+        let one = vec![(0u32, 0usize, true), (0, 1, false)].into_iter();
+        assert_eq!(candidates(one, 2, &ids, None, 1).1, FALLBACK_SMOOTHING);
     }
 }

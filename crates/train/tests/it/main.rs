@@ -50,7 +50,7 @@ fn config(data: &Path, models: &Path) -> train::Config {
         window_days: 30,
         clusters: 6,
         candidates: 5,
-        smoothing: 20.0,
+        smoothing: None,
         kmeans_sample: 50_000,
         eval_customers: 5_000,
         random_split_rows: 50_000,
