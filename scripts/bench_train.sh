@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks the features and train stages: seconds and peak memory at each
-# size, the quality figures of each run (temporal AUC against the oracle,
+# size, the quality figures of each run (temporal AUC against the oracle
+# and against the information ceiling of the data,
 # top-3 expected redemptions against the best possible, NDCG@3, retrieval
 # recall, the leaky random-split claim), and lightgbm3 against Python's
 # lightgbm on the same 200k x 60 matrix (300 trees).
@@ -10,7 +11,8 @@
 # Env: BENCH_DIR (default /tmp/offers-bench; datagen output is reused when
 #      present), BENCH_THREADS (default: cores), BENCH_ER=1 to resolve
 #      entities with entity-resolution instead of --identity-map,
-#      OFFERS_PYVENV (Python with lightgbm), BENCH_SKIP_LGBM=1.
+#      OFFERS_PYVENV (Python with lightgbm), BENCH_SKIP_LGBM=1,
+#      BENCH_SKIP_CEILING=1 (the ceiling takes about 15 s per 100k people).
 #
 # OpenMP threads spin while they wait: run this on a quiet machine; the
 # script warns when the load average says otherwise. LightGBM's threads
@@ -49,6 +51,7 @@ measure() {
 }
 
 rows=()
+ceiling_rows=()
 for run in "${RUNS[@]}"; do
   people=${run%%:*}
   offers=${run##*:}
@@ -71,6 +74,17 @@ for run in "${RUNS[@]}"; do
     --threads "$THREADS" --log-level info
   t_secs=$SECS t_gb=$PEAK_GB
   m="$models/metrics.json"
+  # The Bayes-optimal forecaster on the same people and test window (the
+  # datagen seed below): what any model could reach (crates/train/examples/ceiling.rs).
+  c_auc=n/a c_top3=n/a
+  if [[ "${BENCH_SKIP_CEILING:-0}" != "1" ]]; then
+    echo "ceiling: $people people, $offers offers" >&2
+    ranked=$((offers > 50 ? 5000 : 10000))
+    ceil=$("$BIN/examples/ceiling" --customers "$people" --offers "$offers" --seed 7 --ranking-people "$ranked" | tail -1)
+    field() { awk -v k="$1" '{ for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) printf "%.4f", substr($i, length(k) + 2) }' <<<"$ceil"; }
+    c_auc=$(field ceiling_auc) c_top3=$(field ceiling_top3)
+    c_auc=${c_auc:-n/a} c_top3=${c_top3:-n/a}
+  fi
   q() { jq -r "$1 // \"n/a\" | if type == \"number\" then (. * 10000 | round / 10000) else . end" "$m"; }
   rows+=("$(printf '%-9s %6s | %8s %7s | %8s %7s | %6s %6s %6s | %6s %6s %6s | %6s %6s | %6s | %7s' \
     "$people" "$offers" "$f_secs" "$f_gb" "$t_secs" "$t_gb" \
@@ -78,6 +92,12 @@ for run in "${RUNS[@]}"; do
     "$(q .ranking.top3_expected_redemptions_share)" "$(q .ranking.two_stage_top3_expected_redemptions_share)" \
     "$(q .ranking.ndcg_at_3)" "$(q .retrieval.recall_true_best)" "$(q .retrieval.recall_ranker_best)" \
     "$(q .random_split_leaky_features.figures.auc)" "$(q .data.train_rows)")")
+  ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b + 0 > 0 && a + 0 > 0) printf "%.4f", a / b; else print "n/a" }'; }
+  auc=$(q .temporal.auc) top3=$(q .ranking.top3_expected_redemptions_share)
+  two=$(q .ranking.two_stage_top3_expected_redemptions_share)
+  ceiling_rows+=("$(printf '%-9s %6s | %6s %6s %6s | %6s %6s %6s | %6s %6s' \
+    "$people" "$offers" "$auc" "$c_auc" "$(ratio "$auc" "$c_auc")" \
+    "$top3" "$c_top3" "$(ratio "$top3" "$c_top3")" "$two" "$(ratio "$two" "$c_top3")")")
 done
 
 echo
@@ -89,6 +109,14 @@ echo "auc/oracle/ratio: temporal test window; top3: true expected redemptions of
 echo "catalogue) as a share of the best 3; 2stage: same through segment candidates; rec_tb/rec_rb: the truly"
 echo "best / ranker-best offer among the segment's candidates; leaky: AUC the old random split with leaky"
 echo "features claims. Targets: ratio >= 0.97, top3 >= 0.90, 1M people under 120 s and 8 GB per stage."
+
+echo
+echo "quality against the information ceiling (the Bayes-optimal forecaster given what the pipeline sees)"
+printf '%-9s %6s | %6s %6s %6s | %6s %6s %6s | %6s %6s\n' \
+  people offers auc c_auc /ceil top3 c_top3 /ceil 2stage /ceil
+for r in "${ceiling_rows[@]}"; do echo "$r"; done
+echo "c_auc, c_top3: AUC and top-3 share of the ceiling on the same people and test window. The oracle knows"
+echo "hidden traits no model sees; /ceil is the share of what any model could reach that this one reaches."
 
 if [[ "${BENCH_SKIP_LGBM:-0}" != "1" ]]; then
   echo

@@ -162,6 +162,7 @@ fn main() -> anyhow::Result<()> {
         "{:<45} {:>7} {:>9} {:>11} {:>7}",
         "forecaster", "AUC", "/ oracle", "top-3 share", "NDCG@3"
     );
+    let mut figures = Vec::new();
     for (f, name) in FORECASTERS.iter().enumerate() {
         let a = auc(&tally.scores[f], &tally.labels).unwrap_or(f64::NAN);
         let n = tally.ranked.max(1) as f64;
@@ -173,6 +174,15 @@ fn main() -> anyhow::Result<()> {
             tally.top3[f] / tally.best_top3,
             tally.ndcg[f] / n,
         );
+        figures.push((a, tally.top3[f] / tally.best_top3));
     }
+    // One line for scripts (scripts/bench_train.sh).
+    println!(
+        "oracle_auc={:.6} ceiling_auc={:.6} ceiling_top3={:.6} sends={}",
+        figures[0].0,
+        figures[2].0,
+        figures[2].1,
+        tally.labels.len()
+    );
     Ok(())
 }
