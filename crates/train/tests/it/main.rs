@@ -410,6 +410,26 @@ fn missing_or_malformed_inputs_are_clear_errors_and_write_nothing() {
         identity_map: true,
     })
     .unwrap();
+    // customer_features.parquet of another version: a ranker feature that
+    // stage 1 does not read is missing; the schema check still names it.
+    let features_file = data.join("customer_features.parquet");
+    let saved = std::fs::read(&features_file).unwrap();
+    let mut old = read_table(&data, &CUSTOMER_FEATURES)
+        .unwrap()
+        .drop("offers_click_rate")
+        .unwrap();
+    let file = std::fs::File::create(&features_file).unwrap();
+    ParquetWriter::new(file).finish(&mut old).unwrap();
+    let msg = format!("{:#}", train::run(&config(&data, &models)).unwrap_err());
+    assert!(
+        msg.contains("customer_features.parquet")
+            && msg.contains("`offers_click_rate` is missing")
+            && msg.contains("rerun the `features` stage"),
+        "{msg}"
+    );
+    assert!(entries(&models).is_empty());
+    std::fs::write(&features_file, saved).unwrap();
+
     // offers.parquet with a text offer_value.
     let mut offers = read_table(&data, &OFFERS).unwrap();
     let as_text = offers
