@@ -22,18 +22,18 @@ use train::metrics::{auc, ndcg_at, top_k};
 
 #[derive(Debug, Parser)]
 struct Args {
-    /// Base people, as datagen's `--customers` (whole chunks of 10,000).
-    #[arg(long, default_value_t = 200_000)]
+    /// Base people, as datagen's `--customers`.
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..=datagen::MAX_CUSTOMERS))]
     customers: u64,
-    #[arg(long, default_value_t = 8)]
-    offers: usize,
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=datagen::MAX_OFFERS as i64))]
+    offers: u16,
     /// datagen's seed: the same people as `datagen --seed`.
     #[arg(long, default_value_t = 42)]
     seed: u64,
     #[arg(long, default_value = "2026-06-30")]
     end_date: String,
     /// The test window: sends in the last this many days.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i32).range(1..=365))]
     window_days: i32,
     /// People (with some history) whose whole-catalogue order is judged.
     #[arg(long, default_value_t = 10_000)]
@@ -81,20 +81,22 @@ fn main() -> anyhow::Result<()> {
     let plan = ChunkPlan {
         seed: args.seed,
         calendar: Calendar::ending(end),
-        offers: datagen::catalogue::offers(args.offers, args.seed),
+        offers: datagen::catalogue::offers(usize::from(args.offers), args.seed),
         truth_stride: 1,
     };
     let ceiling = Ceiling::new(&plan.offers, plan.calendar, cutoff);
     let chunks = args.customers.div_ceil(datagen::CHUNK_PEOPLE) as usize;
     // One person in `stride` of those with history is ranked.
     let stride = (args.customers / args.ranking_people.max(1)).max(1);
-    let k = 3.min(args.offers);
+    let k = 3.min(usize::from(args.offers));
 
     let tally = (0..chunks)
         .into_par_iter()
         .map(|c| {
+            // Chunk ranges as datagen's run makes them: the same people.
             let start = c as u64 * datagen::CHUNK_PEOPLE;
-            let chunk = generate_chunk(&plan, c, start..start + datagen::CHUNK_PEOPLE);
+            let end = (start + datagen::CHUNK_PEOPLE).min(args.customers);
+            let chunk = generate_chunk(&plan, c, start..end);
             let (histories, later) = split_chunk(&chunk, cutoff);
             let mut later_of: Vec<Vec<(usize, bool)>> = vec![Vec::new(); histories.len()];
             for s in &later {
@@ -148,7 +150,7 @@ fn main() -> anyhow::Result<()> {
     let oracle_auc = auc(&tally.scores[0], &tally.labels).unwrap_or(f64::NAN);
     println!(
         "information ceiling: {} people, {} offers, seed {}; test window [{}, {}]: {} sends, {} redeemed; {} people ranked ({:.0} s)",
-        chunks as u64 * datagen::CHUNK_PEOPLE,
+        args.customers,
         args.offers,
         args.seed,
         format_epoch_days(cutoff),
