@@ -611,3 +611,43 @@ fn without_a_server_the_run_is_recorded_locally() {
     let runs = t.models.join("mlruns");
     assert!(runs.is_dir(), "no local record under {}", runs.display());
 }
+
+#[test]
+fn the_ceiling_example_judges_the_rows_train_evaluates() {
+    // examples/ceiling.rs compares the Bayes-optimal forecaster with
+    // train's model on "the same rows": the test window's sends of
+    // datagen's people. Rebuilt from datagen's chunks, those rows give
+    // train's oracle AUC to the rounding of metrics.json.
+    use datagen::ceiling::split_chunk;
+    use datagen::population::{Calendar, ChunkPlan, generate_chunk};
+    use datagen::response::redemption_probability;
+
+    let t = trained();
+    let end = pipeline_core::calendar::to_epoch_days(
+        chrono::NaiveDate::from_ymd_opt(2026, 6, 30).unwrap(),
+    );
+    let plan = ChunkPlan {
+        seed: 7,
+        calendar: Calendar::ending(end),
+        offers: datagen::catalogue::offers(8, 7),
+        truth_stride: 1,
+    };
+    let cutoff = end + 1 - 30;
+    let chunk = generate_chunk(&plan, 0, 0..6000);
+    let (_, later) = split_chunk(&chunk, cutoff);
+    let truth: Vec<f64> = later
+        .iter()
+        .map(|s| {
+            let person = &chunk.people[s.person as usize];
+            redemption_probability(&person.traits, &plan.offers[usize::from(s.offer)])
+        })
+        .collect();
+    let labels: Vec<f32> = later
+        .iter()
+        .map(|s| f32::from(u8::from(s.redeemed)))
+        .collect();
+    assert_eq!(later.len() as f64, number(&t.metrics, "data.test_rows"));
+    let oracle = train::metrics::auc(&truth, &labels).unwrap();
+    let reported = number(&t.metrics, "temporal.oracle_auc");
+    assert!((oracle - reported).abs() < 1e-6, "{oracle} vs {reported}");
+}
