@@ -35,8 +35,18 @@ pub fn progress_bar(len: u64, what: &str) -> ProgressBar {
 /// Peak resident memory of this process in bytes (`VmHWM`), where the
 /// platform tells it cheaply.
 pub fn peak_rss_bytes() -> Option<u64> {
+    proc_status_bytes("VmHWM:")
+}
+
+/// Resident memory of this process now, in bytes (`VmRSS`): next to the
+/// peak, it tells what a step holds from what it only passed through.
+pub fn rss_bytes() -> Option<u64> {
+    proc_status_bytes("VmRSS:")
+}
+
+fn proc_status_bytes(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }

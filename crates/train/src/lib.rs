@@ -563,9 +563,10 @@ pub fn flatten_metrics(value: &Value) -> BTreeMap<String, f64> {
 fn step_done(timings: &mut BTreeMap<&'static str, f64>, name: &'static str, t: Instant) {
     let seconds = seconds_since(t);
     timings.insert(name, seconds);
-    let peak_gb = pipeline_core::telemetry::peak_rss_bytes()
-        .map_or(f64::NAN, |b| (b as f64 / 1e7).round() / 100.0);
-    tracing::info!(step = name, seconds, peak_gb, "step done");
+    let gb = |b: Option<u64>| b.map_or(f64::NAN, |b| (b as f64 / 1e7).round() / 100.0);
+    let peak_gb = gb(pipeline_core::telemetry::peak_rss_bytes());
+    let rss_gb = gb(pipeline_core::telemetry::rss_bytes());
+    tracing::info!(step = name, seconds, peak_gb, rss_gb, "step done");
 }
 
 fn seconds_since(t: Instant) -> f64 {
