@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use pipeline_core::cli::{CommonArgs, exit_with};
 
+/// mimalloc returns what polars frees between steps; glibc's allocator
+/// kept it (see the train binary).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(about = "Point-in-time customer features for the offer ranker")]
 struct Args {

@@ -6,6 +6,13 @@ use std::process::ExitCode;
 use clap::Parser;
 use pipeline_core::cli::{CommonArgs, exit_with};
 
+/// polars frees large buffers between steps; glibc's allocator kept them
+/// (RSS 10 GB after reading the 5M inputs, whose peak was 12.6 GB), so the
+/// process grew with every step. mimalloc returns freed memory to the OS:
+/// 5M people 310 s / 17.7 GB -> 266 s / 14.8 GB, the same figures.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(about = "Two-stage offer model: KMeans segments + LightGBM ranker")]
 struct Args {
