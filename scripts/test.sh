@@ -15,6 +15,8 @@ echo "== cargo clippy (release profile, all targets)"
 cargo clippy --release --workspace --all-targets -q -- -D warnings
 echo "== cargo build (release profile, every target: the binaries the Airflow test runs)"
 cargo build --release --workspace --all-targets
+# Stale test executables (0.5 to 0.7 GB each) filled this machine's disk once.
+bash scripts/prune_target.sh
 echo "== cargo test (release profile)"
 cargo test --release --workspace
 if [[ -x scripts/test_airflow.sh ]]; then
