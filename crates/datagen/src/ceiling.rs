@@ -24,7 +24,7 @@
 //! - favourite type and responsiveness: the responses to earlier offers
 //!   (redeemed; opened without redeeming).
 
-use crate::catalogue::{Offer, SERVICES};
+use crate::catalogue::{Offer, SERVICES, services_in};
 use crate::population::{
     AMOUNT_NOISE_SD, Calendar, P_PREFERRED_PURCHASE, PREFERRED_CATEGORY_WEIGHTS,
     PRICE_SENSITIVE_DISCOUNT, PRICE_SENSITIVITY_BETA, RESPONSIVENESS_SD, RawChunk,
@@ -268,10 +268,7 @@ impl Ceiling {
     /// ln P(services bought | preferred category), up to a constant.
     fn category_log_likelihood(h: &History) -> [f64; CATEGORIES] {
         std::array::from_fn(|c| {
-            let in_category = SERVICES
-                .iter()
-                .filter(|s| usize::from(s.category) == c)
-                .count();
+            let in_category = services_in(c as u8).count();
             h.purchases
                 .iter()
                 .map(|&(service, _)| {
@@ -309,14 +306,15 @@ impl Ceiling {
         match knowledge {
             Knowledge::History => self.grid_posterior(h),
             Knowledge::AllButResponsiveness => {
-                let points: Vec<Traits> = responsiveness_points()
+                let rs = responsiveness_points();
+                let points: Vec<Traits> = rs
                     .iter()
                     .map(|&(r, _)| Traits {
                         responsiveness: r,
                         ..*truth
                     })
                     .collect();
-                let log_weights = responsiveness_points()
+                let log_weights = rs
                     .iter()
                     .zip(&points)
                     .map(|(&(_, prior), t)| {
@@ -469,6 +467,14 @@ mod tests {
 
     const END: i32 = 20_634; // 2026-06-30
 
+    /// The 8-offer plan and its ceiling at train's test cut-off.
+    fn at_test_cutoff() -> (ChunkPlan, i32, Ceiling) {
+        let plan = plan(8);
+        let cutoff = END - 29;
+        let ceiling = Ceiling::new(&plan.offers, plan.calendar, cutoff);
+        (plan, cutoff, ceiling)
+    }
+
     fn plan(offers: usize) -> ChunkPlan {
         ChunkPlan {
             seed: 11,
@@ -508,9 +514,7 @@ mod tests {
 
     #[test]
     fn redemptions_raise_the_forecast_and_ignored_offers_lower_it() {
-        let plan = plan(8);
-        let cutoff = END - 29;
-        let ceiling = Ceiling::new(&plan.offers, plan.calendar, cutoff);
+        let (plan, _, ceiling) = at_test_cutoff();
         let person = |redeemed: bool| History {
             registration: END - 1000,
             purchases: vec![(0, 70.0), (1, 45.0), (3, 280.0)],
@@ -531,9 +535,7 @@ mod tests {
         // Posterior forecasts on generated people: calibrated against the
         // later outcomes, and closer to the truth than the prior. A
         // likelihood that drifted from the generator fails here.
-        let plan = plan(8);
-        let cutoff = END - 29;
-        let ceiling = Ceiling::new(&plan.offers, plan.calendar, cutoff);
+        let (plan, cutoff, ceiling) = at_test_cutoff();
         let mut forecast = Vec::new();
         let mut outcome = Vec::new();
         let (mut on_true_category, mut r_error, mut r_prior_error, mut people) =
@@ -589,9 +591,7 @@ mod tests {
 
     #[test]
     fn knowing_the_other_traits_beats_inferring_them() {
-        let plan = plan(8);
-        let cutoff = END - 29;
-        let ceiling = Ceiling::new(&plan.offers, plan.calendar, cutoff);
+        let (plan, cutoff, ceiling) = at_test_cutoff();
         let chunk = generate_chunk(&plan, 0, 0..10_000);
         let (histories, _) = split_chunk(&chunk, cutoff);
         let (mut inferred, mut told) = (0.0, 0.0);
