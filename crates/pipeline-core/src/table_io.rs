@@ -141,6 +141,13 @@ pub fn check_schema(path: &Path, spec: &TableSpec, schema: &Schema) -> Result<()
 /// Checks columns, types, emptiness and nulls of an in-memory table.
 pub fn check_frame(path: &Path, spec: &TableSpec, df: &DataFrame) -> Result<()> {
     check_schema(path, spec, df.schema())?;
+    check_rows(path, spec, df)
+}
+
+/// Emptiness, and nulls in the non-nullable columns of `spec` (those `df`
+/// holds): the checks of [`read_table`] beyond the schema, for a table read
+/// in part from a [`scan_table`].
+pub fn check_rows(path: &Path, spec: &TableSpec, df: &DataFrame) -> Result<()> {
     if df.height() == 0 {
         return Err(CoreError::Empty {
             path: path.to_path_buf(),

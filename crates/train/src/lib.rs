@@ -43,7 +43,8 @@ use pipeline_core::schema::{
     CUSTOMER_FEATURES, CUSTOMER_SEGMENTS, CUSTOMERS_TRUTH, OFFERS, TRUTH_PROPENSITY,
 };
 use pipeline_core::table_io::{
-    TableSink, read_table, scan_table, table_path, write_bytes_atomic, write_json_atomic,
+    TableSink, check_rows, read_table, scan_table, table_path, write_bytes_atomic,
+    write_json_atomic,
 };
 use pipeline_core::telemetry::{StageSummary, StageTimer};
 use polars::prelude::*;
@@ -209,19 +210,7 @@ fn read_serving_segment_features(
         .select(columns)
         .collect()
         .map_err(error::polars_err("reading customer_features.parquet"))?;
-    if df.height() == 0 {
-        anyhow::bail!("{}: the table has no rows", path.display());
-    }
-    let nulls = df
-        .column("customer_id")
-        .map(|c| c.null_count())
-        .unwrap_or_default();
-    if nulls > 0 {
-        anyhow::bail!(
-            "{}: column `customer_id` has {nulls} null values (expected none)",
-            path.display()
-        );
-    }
+    check_rows(&path, &CUSTOMER_FEATURES, &df)?;
     Ok(FeatureTable::from_frame(
         &df,
         &seg_names,
