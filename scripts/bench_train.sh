@@ -50,6 +50,8 @@ measure() {
   PEAK_GB=$(awk -v k="$KB" 'BEGIN{printf "%.2f", k / 1048576}')
 }
 
+# datagen's seed; the ceiling must be computed on the same people.
+SEED=7
 rows=()
 ceiling_rows=()
 for run in "${RUNS[@]}"; do
@@ -60,7 +62,7 @@ for run in "${RUNS[@]}"; do
   models="$dir/models"
   if [[ ! -f "$data/offer_interactions.parquet" ]]; then
     echo "datagen: $people people, $offers offers -> $data" >&2
-    "$BIN/datagen" --customers "$people" --offers "$offers" --data-dir "$data" --seed 7 --log-level warn
+    "$BIN/datagen" --customers "$people" --offers "$offers" --data-dir "$data" --seed "$SEED" --log-level warn
   fi
   map_flag=(--identity-map)
   if [[ "${BENCH_ER:-0}" == "1" ]]; then
@@ -74,13 +76,13 @@ for run in "${RUNS[@]}"; do
     --threads "$THREADS" --log-level info
   t_secs=$SECS t_gb=$PEAK_GB
   m="$models/metrics.json"
-  # The Bayes-optimal forecaster on the same people and test window (the
-  # datagen seed below): what any model could reach (crates/train/examples/ceiling.rs).
+  # The Bayes-optimal forecaster on the same people and test window: what
+  # any model could reach (crates/train/examples/ceiling.rs).
   c_auc=n/a c_top3=n/a
   if [[ "${BENCH_SKIP_CEILING:-0}" != "1" ]]; then
     echo "ceiling: $people people, $offers offers" >&2
     ranked=$((offers > 50 ? 5000 : 10000))
-    ceil=$("$BIN/examples/ceiling" --customers "$people" --offers "$offers" --seed 7 --ranking-people "$ranked" | tail -1)
+    ceil=$("$BIN/examples/ceiling" --customers "$people" --offers "$offers" --seed "$SEED" --ranking-people "$ranked" | tail -1)
     field() { awk -v k="$1" '{ for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) printf "%.4f", substr($i, length(k) + 2) }' <<<"$ceil"; }
     c_auc=$(field ceiling_auc) c_top3=$(field ceiling_top3)
     c_auc=${c_auc:-n/a} c_top3=${c_top3:-n/a}
