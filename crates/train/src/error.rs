@@ -22,6 +22,9 @@ pub enum TrainError {
         source: lightgbm3::Error,
     },
 
+    #[error("the model text: {0}")]
+    ModelText(#[from] lightgbm_text::ModelTextError),
+
     #[error("KMeans: {0}")]
     KMeans(String),
 

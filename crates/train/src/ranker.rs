@@ -143,9 +143,12 @@ impl Ranker {
         })
     }
 
-    /// Loads a model saved by [`Ranker::model_text`].
+    /// Loads a model saved by [`Ranker::model_text`], checked whole first
+    /// (LightGBM's loader trusts its input).
     pub fn from_text(text: &str, feature_cols: &[String]) -> Result<Self> {
-        let booster = Booster::from_string(text).map_err(lgbm_err("loading the model"))?;
+        let booster = lightgbm_text::ModelText::parse(text)?
+            .booster()
+            .map_err(lgbm_err("loading the model"))?;
         let best_iteration = booster.num_iterations().max(0) as usize;
         Ok(Self {
             booster,
@@ -169,11 +172,14 @@ impl Ranker {
             .map_err(lgbm_err("predicting"))
     }
 
-    /// LightGBM's own text format, as `ranker.txt` stores it.
+    /// LightGBM's own text format, as `ranker.txt` stores it; checked as
+    /// `serve` will check it, so no model is written that serve refuses.
     pub fn model_text(&self) -> Result<String> {
-        self.booster
+        let text = self
+            .booster
             .save_string()
-            .map_err(lgbm_err("saving the model"))
+            .map_err(lgbm_err("saving the model"))?;
+        Ok(lightgbm_text::ModelText::parse(text)?.into_string())
     }
 
     /// Total split gain per feature, in `feature_cols` order.

@@ -19,14 +19,12 @@
 //! scores agree with `LGBM_BoosterPredictForMat` to the last bits (the
 //! integration tests check 1e-9 on random rows with NaN and zeros).
 
-use std::collections::HashMap;
+pub use lightgbm_text::OutputTransform;
+use lightgbm_text::tree::{CATEGORICAL_MASK, DEFAULT_LEFT_MASK};
+use lightgbm_text::{ModelText, ModelTextError, Tree};
 
 /// LightGBM's `kZeroThreshold` (`1e-35f` widened to double).
 const ZERO_THRESHOLD: f64 = 1e-35_f32 as f64;
-
-/// Bits of LightGBM's `decision_type`.
-const CATEGORICAL_MASK: u8 = 1;
-const DEFAULT_LEFT_MASK: u8 = 2;
 
 /// The `feature` word of a node packs the feature index with three flags
 /// and the node's LightGBM `decision_type`, so a node is 16 bytes.
@@ -40,37 +38,25 @@ const LEAF: u32 = 1 << 29;
 /// Bits 21-28: LightGBM's `decision_type` (slow path only).
 const DECISION_SHIFT: u32 = 21;
 const FEATURE_MASK: u32 = (1 << DECISION_SHIFT) - 1;
-/// Rows walked in lock-step through one tree.
 /// Rows walked in lock-step through one tree, at most: more would spill the
 /// walk's state out of registers. A call's rows are split into blocks of
 /// equal size (8 rows walk as 4 + 4, not 6 + 2).
 const LOCKSTEP_ROWS: usize = 6;
 
-/// Why a model text cannot be compiled.
+/// Why a model cannot be compiled.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ForestError {
-    #[error("missing `{0}` in the model header")]
-    MissingHeader(&'static str),
+    /// The text is not a model LightGBM could load safely.
+    #[error(transparent)]
+    Text(#[from] ModelTextError),
     #[error("`{key}` = `{value}` in the model header: {expected}")]
-    BadHeader {
+    Unsupported {
         key: &'static str,
         value: String,
         expected: &'static str,
     },
-    #[error("Tree={tree}: {message}")]
-    BadTree { tree: usize, message: String },
-    #[error("the model has no trees")]
-    NoTrees,
-}
-
-/// How raw scores become the model's output (LightGBM's `ConvertOutput`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum OutputTransform {
-    Identity,
-    /// `binary`: `1 / (1 + exp(-sigmoid * raw))`.
-    Sigmoid(f64),
-    /// `poisson`, `gamma`, `tweedie`: `exp(raw)`.
-    Exp,
+    #[error("Tree={tree}: the model is too large to compile")]
+    TooLarge { tree: usize },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -117,58 +103,29 @@ pub struct CompiledForest {
 }
 
 impl CompiledForest {
-    /// Compiles a model in LightGBM's text format.
+    /// Checks a model in LightGBM's text format and compiles it.
     pub fn parse(model_text: &str) -> Result<Self, ForestError> {
-        let mut lines = model_text.lines().peekable();
-        let mut header: HashMap<&str, &str> = HashMap::new();
-        while let Some(line) = lines.peek() {
-            if line.starts_with("Tree=") || *line == "end of trees" {
-                break;
-            }
-            let line = lines.next().unwrap_or_default();
-            match line.split_once('=') {
-                Some((k, v)) => header.insert(k.trim(), v.trim()),
-                None => header.insert(line.trim(), ""),
-            };
-        }
-        let get = |key: &'static str| {
-            header
-                .get(key)
-                .copied()
-                .ok_or(ForestError::MissingHeader(key))
-        };
-        let parse_int = |key: &'static str| -> Result<usize, ForestError> {
-            let value = get(key)?;
-            value.parse().map_err(|_| ForestError::BadHeader {
-                key,
-                value: value.to_owned(),
-                expected: "a non-negative integer",
-            })
-        };
-        for key in ["num_class", "num_tree_per_iteration"] {
-            if parse_int(key)? != 1 {
-                return Err(ForestError::BadHeader {
+        Self::compile(&ModelText::parse(model_text)?)
+    }
+
+    /// Compiles a checked model: one output per row.
+    pub fn compile(model: &ModelText) -> Result<Self, ForestError> {
+        let header = model.header();
+        for (key, value) in [
+            ("num_class", header.num_class),
+            ("num_tree_per_iteration", header.num_tree_per_iteration),
+        ] {
+            if value != 1 {
+                return Err(ForestError::Unsupported {
                     key,
-                    value: get(key)?.to_owned(),
+                    value: value.to_string(),
                     expected: "1 (one score per row; multiclass models are not served)",
                 });
             }
         }
-        let n_features = parse_int("max_feature_idx")? + 1;
-        let feature_names: Vec<String> = get("feature_names")?
-            .split(' ')
-            .map(str::to_owned)
-            .collect();
-        if feature_names.len() != n_features {
-            return Err(ForestError::BadHeader {
-                key: "feature_names",
-                value: format!("{} names", feature_names.len()),
-                expected: "max_feature_idx + 1 names",
-            });
+        if header.n_features > FEATURE_MASK as usize + 1 {
+            return Err(ForestError::TooLarge { tree: 0 });
         }
-        let transform = parse_objective(get("objective")?)?;
-        let average_output = header.contains_key("average_output");
-
         let mut forest = Self {
             nodes: Vec::new(),
             leaf_values: Vec::new(),
@@ -178,148 +135,44 @@ impl CompiledForest {
             // 300 x 31-leaf model (5 rows): the rows' branch-free walks
             // overlap, where early exit mispredicts about every other node.
             walk: Walk::Lockstep,
-            n_features,
-            feature_names,
-            average_output,
-            transform,
+            n_features: header.n_features,
+            feature_names: header.feature_names.clone(),
+            average_output: header.average_output,
+            transform: header.transform,
         };
-        while let Some(line) = lines.next() {
-            if line == "end of trees" {
-                break;
-            }
-            if !line.starts_with("Tree=") {
-                continue;
-            }
-            let mut fields: HashMap<&str, &str> = HashMap::new();
-            for line in lines.by_ref() {
-                if line.is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = line.split_once('=') {
-                    fields.insert(k, v);
-                }
-            }
-            let tree = forest.roots.len();
+        for (i, tree) in model.trees().iter().enumerate() {
             forest
-                .push_tree(&fields)
-                .map_err(|message| ForestError::BadTree { tree, message })?;
-        }
-        if forest.roots.is_empty() {
-            return Err(ForestError::NoTrees);
+                .push_tree(tree)
+                .ok_or(ForestError::TooLarge { tree: i })?;
         }
         Ok(forest)
     }
 
-    fn push_tree(&mut self, fields: &HashMap<&str, &str>) -> Result<(), String> {
-        let num_leaves: usize = field(fields, "num_leaves")?
-            .parse()
-            .map_err(|_| "`num_leaves` is not an integer".to_owned())?;
-        if num_leaves == 0 {
-            return Err("`num_leaves` is 0".to_owned());
-        }
-        if fields.get("is_linear").is_some_and(|v| v.trim() != "0") {
-            return Err("linear trees (`is_linear=1`) are not supported".to_owned());
-        }
-        let leaf_values: Vec<f64> = numbers(fields, "leaf_value")?;
-        if leaf_values.len() != num_leaves {
-            return Err(format!(
-                "{} leaf values for {num_leaves} leaves",
-                leaf_values.len()
-            ));
-        }
+    /// Lays out one checked tree (`None`: node indexes overflow `u32`).
+    fn push_tree(&mut self, tree: &Tree) -> Option<()> {
         let node_base = self.nodes.len();
-        let to_u32 = |i: usize| u32::try_from(i).map_err(|_| "the model is too large".to_owned());
-        if num_leaves == 1 {
+        let to_u32 = |i: usize| u32::try_from(i).ok();
+        if tree.num_leaves == 1 {
             let leaf = to_u32(node_base)?;
             self.nodes.push(leaf_node(leaf));
-            self.leaf_values.push(leaf_values[0]);
+            self.leaf_values.push(tree.leaf_value[0]);
             self.roots.push(leaf);
-            return Ok(());
+            return Some(());
         }
 
-        let n_internal = num_leaves - 1;
-        let split_feature: Vec<usize> = numbers(fields, "split_feature")?;
-        let threshold: Vec<f64> = numbers(fields, "threshold")?;
-        let decision_type: Vec<u8> = numbers(fields, "decision_type")?;
-        let left: Vec<i64> = numbers(fields, "left_child")?;
-        let right: Vec<i64> = numbers(fields, "right_child")?;
-        for (name, len) in [
-            ("split_feature", split_feature.len()),
-            ("threshold", threshold.len()),
-            ("decision_type", decision_type.len()),
-            ("left_child", left.len()),
-            ("right_child", right.len()),
-        ] {
-            if len != n_internal {
-                return Err(format!("`{name}` has {len} values, expected {n_internal}"));
-            }
-        }
-        let num_cat: usize = fields
-            .get("num_cat")
-            .map_or(Ok(0), |v| v.trim().parse())
-            .map_err(|_| "`num_cat` is not an integer".to_owned())?;
-        let (cat_boundaries, cat_threshold): (Vec<usize>, Vec<u32>) = if num_cat > 0 {
-            (
-                numbers(fields, "cat_boundaries")?,
-                numbers(fields, "cat_threshold")?,
-            )
-        } else {
-            (Vec::new(), Vec::new())
-        };
-
-        // A proper binary tree: every node and leaf reached exactly once
-        // from the root, so evaluation always terminates.
-        let mut node_seen = vec![false; n_internal];
-        let mut leaf_seen = vec![false; num_leaves];
-        let mut stack = vec![0_i64];
-        while let Some(n) = stack.pop() {
-            if n >= 0 {
-                let i = usize::try_from(n).map_err(|_| "bad child index".to_owned())?;
-                if i >= n_internal || std::mem::replace(&mut node_seen[i], true) {
-                    return Err(format!("node {i} is out of range or reached twice"));
-                }
-                stack.push(left[i]);
-                stack.push(right[i]);
-            } else {
-                let leaf = usize::try_from(!n).map_err(|_| "bad leaf index".to_owned())?;
-                if leaf >= num_leaves || std::mem::replace(&mut leaf_seen[leaf], true) {
-                    return Err(format!("leaf {leaf} is out of range or reached twice"));
-                }
-            }
-        }
-        if node_seen.contains(&false) || leaf_seen.contains(&false) {
-            return Err("some nodes or leaves are unreachable from the root".to_owned());
-        }
-
-        // The internal nodes' comparisons, in LightGBM's numbering.
+        // The internal nodes' comparisons, in LightGBM's numbering. The
+        // model text guarantees in-range features, category sets and
+        // missing types, and children that form one binary tree.
+        let n_internal = tree.num_leaves - 1;
         let mut internal = Vec::with_capacity(n_internal);
         for i in 0..n_internal {
-            let feature = split_feature[i];
-            if feature >= self.n_features || feature > FEATURE_MASK as usize {
-                return Err(format!(
-                    "node {i} splits on feature {feature}, but the model has {} features",
-                    self.n_features
-                ));
-            }
-            let dt = decision_type[i];
+            let dt = tree.decision_type[i];
             let missing_type = (dt >> 2) & 3;
-            let mut word =
-                u32::try_from(feature).map_err(|_| "feature index too large".to_owned())?;
-            let mut node_threshold = threshold[i];
+            let mut word = to_u32(tree.split_feature[i])?;
+            let mut node_threshold = tree.threshold[i];
             if dt & CATEGORICAL_MASK != 0 || missing_type == 1 {
                 if dt & CATEGORICAL_MASK != 0 {
-                    let cat_idx = threshold[i] as usize;
-                    let (Some(&start), Some(&end)) =
-                        (cat_boundaries.get(cat_idx), cat_boundaries.get(cat_idx + 1))
-                    else {
-                        return Err(format!("node {i}: category set {cat_idx} is out of range"));
-                    };
-                    let bits = cat_threshold
-                        .get(start..end)
-                        .ok_or_else(|| {
-                            format!("node {i}: category bits {start}..{end} out of range")
-                        })?
-                        .to_vec();
+                    let bits = tree.category_set(tree.threshold[i] as usize).to_vec();
                     node_threshold = self.category_sets.len() as f64;
                     self.category_sets.push(bits);
                 }
@@ -327,10 +180,10 @@ impl CompiledForest {
             } else {
                 // Missing type None turns NaN into 0.0 before comparing;
                 // type NaN sends it to the default side.
-                let nan_goes_left = match missing_type {
-                    0 => 0.0 <= threshold[i],
-                    2 => dt & DEFAULT_LEFT_MASK != 0,
-                    other => return Err(format!("node {i}: unknown missing type {other}")),
+                let nan_goes_left = if missing_type == 0 {
+                    0.0 <= tree.threshold[i]
+                } else {
+                    dt & DEFAULT_LEFT_MASK != 0
                 };
                 if nan_goes_left {
                     word |= NAN_GOES_LEFT;
@@ -341,17 +194,17 @@ impl CompiledForest {
 
         // Breadth-first placement: the root at node_base, and the two
         // children of every node in consecutive slots.
-        let n_slots = n_internal + num_leaves;
+        let n_slots = n_internal + tree.num_leaves;
         self.nodes.resize(node_base + n_slots, leaf_node(0));
         self.leaf_values.resize(node_base + n_slots, 0.0);
-        let mut queue = std::collections::VecDeque::from([(0_i64, node_base)]);
+        let mut queue = std::collections::VecDeque::from([(0_i32, node_base)]);
         let mut next_free = node_base + 1;
         while let Some((child, slot)) = queue.pop_front() {
             if child >= 0 {
                 let i = child as usize;
                 let (node_threshold, word) = internal[i];
-                queue.push_back((left[i], next_free));
-                queue.push_back((right[i], next_free + 1));
+                queue.push_back((tree.left_child[i], next_free));
+                queue.push_back((tree.right_child[i], next_free + 1));
                 self.nodes[slot] = Node {
                     threshold: node_threshold,
                     feature: word,
@@ -360,13 +213,12 @@ impl CompiledForest {
                 next_free += 2;
             } else {
                 self.nodes[slot] = leaf_node(to_u32(slot)?);
-                self.leaf_values[slot] = leaf_values[(!child) as usize];
+                self.leaf_values[slot] = tree.leaf_value[(!child) as usize];
             }
         }
         self.roots.push(to_u32(node_base)?);
-        Ok(())
+        Some(())
     }
-
     /// Number of input features (the row width).
     pub fn n_features(&self) -> usize {
         self.n_features
@@ -551,58 +403,6 @@ fn leaf_node(index: u32) -> Node {
     }
 }
 
-fn field<'a>(fields: &HashMap<&str, &'a str>, key: &str) -> Result<&'a str, String> {
-    fields
-        .get(key)
-        .copied()
-        .ok_or_else(|| format!("missing `{key}`"))
-}
-
-fn numbers<T: std::str::FromStr>(
-    fields: &HashMap<&str, &str>,
-    key: &str,
-) -> Result<Vec<T>, String> {
-    field(fields, key)?
-        .split_whitespace()
-        .map(|v| {
-            v.parse()
-                .map_err(|_| format!("`{key}` has a bad value `{v}`"))
-        })
-        .collect()
-}
-
-fn parse_objective(value: &str) -> Result<OutputTransform, ForestError> {
-    let bad = |expected| ForestError::BadHeader {
-        key: "objective",
-        value: value.to_owned(),
-        expected,
-    };
-    let mut words = value.split_whitespace();
-    let name = words.next().ok_or_else(|| bad("an objective name"))?;
-    let options: Vec<&str> = words.collect();
-    match name {
-        "binary" => {
-            let sigmoid = options
-                .iter()
-                .find_map(|o| o.strip_prefix("sigmoid:"))
-                .map_or(Ok(1.0), str::parse)
-                .map_err(|_| bad("`sigmoid:<number>`"))?;
-            Ok(OutputTransform::Sigmoid(sigmoid))
-        }
-        "cross_entropy" | "xentropy" => Ok(OutputTransform::Sigmoid(1.0)),
-        "regression" | "regression_l1" | "huber" | "fair" | "quantile" | "mape"
-            if !options.contains(&"sqrt") =>
-        {
-            Ok(OutputTransform::Identity)
-        }
-        "lambdarank" | "rank_xendcg" => Ok(OutputTransform::Identity),
-        "poisson" | "gamma" | "tweedie" => Ok(OutputTransform::Exp),
-        _ => Err(bad(
-            "binary, cross_entropy, a regression objective without sqrt, lambdarank, rank_xendcg, poisson, gamma or tweedie",
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -619,7 +419,6 @@ max_feature_idx=1
 objective=binary sigmoid:1
 feature_names=a b
 feature_infos=[0:3] [0:1]
-tree_sizes=1 1 1
 
 Tree=0
 num_leaves=2
@@ -669,8 +468,8 @@ decision_type=
 left_child=
 right_child=
 leaf_value=0.125
-leaf_weight=
-leaf_count=
+leaf_weight=1
+leaf_count=1
 internal_value=
 internal_weight=
 internal_count=
@@ -716,19 +515,31 @@ end of trees
         );
         assert!(matches!(
             CompiledForest::parse(&cyclic),
-            Err(ForestError::BadTree { tree: 0, .. })
+            Err(ForestError::Text(ModelTextError::Tree { tree: 0, .. }))
         ));
-        let multiclass = MODEL.replace("num_class=1", "num_class=3");
+        // Three trees, one per class of one iteration: a valid model, but
+        // not one score per row.
+        let multiclass = MODEL
+            .replace("num_class=1", "num_class=3")
+            .replace("num_tree_per_iteration=1", "num_tree_per_iteration=3");
         assert!(matches!(
             CompiledForest::parse(&multiclass),
-            Err(ForestError::BadHeader {
+            Err(ForestError::Unsupported {
                 key: "num_class",
                 ..
             })
         ));
+        let uneven = MODEL.replace("num_tree_per_iteration=1", "num_tree_per_iteration=2");
+        assert!(matches!(
+            CompiledForest::parse(&uneven),
+            Err(ForestError::Text(ModelTextError::BadHeader {
+                key: "num_tree_per_iteration",
+                ..
+            }))
+        ));
         assert!(matches!(
             CompiledForest::parse("garbage"),
-            Err(ForestError::MissingHeader(_))
+            Err(ForestError::Text(ModelTextError::NoTrees))
         ));
     }
 }

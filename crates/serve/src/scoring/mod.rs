@@ -31,7 +31,8 @@ use pipeline_core::schema::OFFERS;
 use pipeline_core::table_io::{read_table, table_path};
 
 use crate::error::ModelError;
-use forest::CompiledForest;
+use forest::{CompiledForest, ForestError};
+use lightgbm_text::ModelText;
 
 /// Gives every loaded model a process-unique id (thread-local LightGBM
 /// boosters are keyed by it).
@@ -106,7 +107,7 @@ pub struct LoadedModel {
     info: ModelInfo,
     feature_cols: Vec<String>,
     forest: CompiledForest,
-    model_text: Arc<str>,
+    model_text: Arc<ModelText>,
     offers: Vec<Offer>,
     /// cluster -> catalogue indexes, in the order of `cluster_candidates.json`.
     candidates: HashMap<u32, Vec<usize>>,
@@ -152,13 +153,17 @@ impl LoadedModel {
             let _: Segments = artifacts::read_json(&verified(artifacts::SEGMENTS_FILE)?)?;
         }
         let ranker_path = verified(artifacts::RANKER_FILE)?;
-        let model_text: Arc<str> = std::fs::read_to_string(&ranker_path)
-            .map_err(|e| pipeline_core::CoreError::io(&ranker_path, e))?
-            .into();
-        let forest = CompiledForest::parse(&model_text).map_err(|source| ModelError::Forest {
+        let model_text = std::fs::read_to_string(&ranker_path)
+            .map_err(|e| pipeline_core::CoreError::io(&ranker_path, e))?;
+        // Checked whole before LightGBM sees a byte of it: LightGBM's own
+        // loader reads out of bounds on a cut file or a lying header.
+        let forest_error = |source: ForestError| ModelError::Forest {
             path: ranker_path.clone(),
             source,
-        })?;
+        };
+        let model_text =
+            Arc::new(ModelText::parse(model_text).map_err(|e| forest_error(e.into()))?);
+        let forest = CompiledForest::compile(&model_text).map_err(forest_error)?;
         if forest.feature_names() != feature_cols.as_slice() {
             return Err(ModelError::Inconsistent {
                 path: cols_path,

@@ -11,6 +11,7 @@
 
 use std::cell::RefCell;
 
+use lightgbm_text::ModelText;
 use lightgbm3::Booster;
 
 /// Every prediction call passes `num_threads=1`: the workspace builds
@@ -23,19 +24,16 @@ thread_local! {
 }
 
 /// Runs `f` with this thread's booster for model `model_id`, creating it
-/// from `model_text` when the thread has none or an older one.
+/// from the checked `model_text` when the thread has none or an older one.
 pub fn with_booster<R>(
     model_id: u64,
-    model_text: &str,
+    model_text: &ModelText,
     f: impl FnOnce(&mut Booster) -> lightgbm3::Result<R>,
 ) -> Result<R, String> {
     BOOSTER.with_borrow_mut(|slot| {
         if slot.as_ref().is_none_or(|(id, _)| *id != model_id) {
             *slot = None;
-            if model_text.contains('\0') {
-                return Err("the model text contains a NUL byte".to_owned());
-            }
-            let mut booster = Booster::from_string(model_text).map_err(|e| e.to_string())?;
+            let mut booster = model_text.booster().map_err(|e| e.to_string())?;
             let params = serde_json::json!({ "num_threads": 1 });
             booster
                 .single_row_fast_init::<f64>(Some(&params))

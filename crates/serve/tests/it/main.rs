@@ -7,5 +7,6 @@
 mod forest;
 mod helpers;
 mod http;
+mod model_file;
 mod redis;
 mod reload;
