@@ -69,6 +69,68 @@ pub struct LatentClass {
 }
 
 impl Model {
+    /// Checks a saved model against the settings it claims to fit: one
+    /// field model per field, in order and of the same kind, every
+    /// probability vector as long as the field's levels and made of
+    /// probabilities, at least two classes. Scoring indexes all of these
+    /// unchecked, so a model file that passes cannot make it panic.
+    pub fn check(&self, settings: &Settings) -> Result<(), String> {
+        let probability = |what: &str, p: f64| -> Result<(), String> {
+            if p.is_finite() && (0.0..=1.0).contains(&p) {
+                Ok(())
+            } else {
+                Err(format!("{what} is {p}, expected a probability in [0, 1]"))
+            }
+        };
+        let vector = |what: &str, v: &[f64], n: usize| -> Result<(), String> {
+            if v.len() != n {
+                return Err(format!("{what} has {} values, expected {n}", v.len()));
+            }
+            v.iter().try_for_each(|&p| probability(what, p))
+        };
+        probability("`lambda`", self.lambda)?;
+        if self.fields.len() != settings.fields.len() {
+            return Err(format!(
+                "{} field models for the {} fields of the settings",
+                self.fields.len(),
+                settings.fields.len()
+            ));
+        }
+        for (fm, fs) in self.fields.iter().zip(&settings.fields) {
+            if fm.name != fs.name || fm.kind != fs.kind {
+                return Err(format!(
+                    "field model `{}` ({:?}) where the settings have `{}` ({:?})",
+                    fm.name, fm.kind, fs.name, fs.kind
+                ));
+            }
+            let n = fs.kind.levels();
+            vector(&format!("`{}`.m", fm.name), &fm.m, n)?;
+            vector(&format!("`{}`.u", fm.name), &fm.u, n)?;
+            vector(&format!("`{}`.u_random", fm.name), &fm.u_random, n)?;
+        }
+        if self.classes.len() == 1 {
+            return Err(
+                "one latent class; scoring needs a match class and a non-match class".into(),
+            );
+        }
+        for class in &self.classes {
+            probability(&format!("class `{}` share", class.name), class.share)?;
+            if class.levels.len() != settings.fields.len() {
+                return Err(format!(
+                    "class `{}` has {} fields, expected {}",
+                    class.name,
+                    class.levels.len(),
+                    settings.fields.len()
+                ));
+            }
+            for (levels, fs) in class.levels.iter().zip(&settings.fields) {
+                let what = format!("class `{}` field `{}`", class.name, fs.name);
+                vector(&what, levels, fs.kind.levels())?;
+            }
+        }
+        Ok(())
+    }
+
     /// The classes scoring uses: the fitted ones, or for a model saved
     /// without them, a match class of m and one non-match class of u (plain
     /// Fellegi-Sunter).

@@ -500,6 +500,10 @@ fn saved_model(path: &Path, settings: &Settings) -> Result<Option<Model>> {
         tracing::warn!(path = %path.display(), "saved model was trained with other settings; retraining");
         return Ok(None);
     }
+    model.check(settings).map_err(|message| ErError::BadModel {
+        path: path.to_path_buf(),
+        message,
+    })?;
     Ok(Some(model))
 }
 

@@ -10,6 +10,7 @@ use entity_resolution::{Config, run};
 use polars::prelude::*;
 
 mod generated;
+mod model_file;
 
 const BIN: &str = env!("CARGO_BIN_EXE_entity-resolution");
 
