@@ -51,7 +51,7 @@ pub struct Manifest {
 /// Reads and parses a JSON artifact, naming the file on failure.
 pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     let bytes = std::fs::read(path).map_err(|e| CoreError::io(path, e))?;
-    serde_json::from_slice(&bytes).map_err(|source| CoreError::Json {
+    serde_json::from_slice(&bytes).map_err(|source| CoreError::BadJson {
         path: path.to_path_buf(),
         source,
     })

@@ -58,6 +58,13 @@ pub enum CoreError {
         source: polars::error::PolarsError,
     },
 
+    #[error("{path}: not the JSON this file must hold: {source}")]
+    BadJson {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+
     #[error("{path}: cannot encode JSON: {source}")]
     Json {
         path: PathBuf,
