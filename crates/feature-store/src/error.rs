@@ -75,6 +75,27 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The failure without the Redis address or credentials, for answers
+    /// to clients that did not authenticate (the log keeps the whole error).
+    pub fn public_message(&self) -> String {
+        match self {
+            StoreError::Unavailable { what, .. } => format!("redis is unavailable ({what})"),
+            StoreError::Timeout { what, millis, .. } => {
+                format!("redis did not answer {what} within {millis} ms")
+            }
+            StoreError::NoGeneration { .. } => {
+                "redis holds no customer generation: run load-cache".to_owned()
+            }
+            StoreError::Command { what, .. } => format!("redis refused {what}"),
+            StoreError::Locked { .. } => "another load holds the load lock".to_owned(),
+            StoreError::Corrupt { key, .. } => format!("a stored value under `{key}` is corrupt"),
+            StoreError::InvalidUrl { .. }
+            | StoreError::Table(_)
+            | StoreError::BadColumn { .. }
+            | StoreError::BadData { .. } => "the customer store cannot be used".to_owned(),
+        }
+    }
+
     /// Whether the failure is transient and the caller should answer
     /// "service unavailable" rather than "internal error".
     pub fn is_unavailable(&self) -> bool {

@@ -12,9 +12,9 @@ use chrono::NaiveDate;
 use pipeline_core::schema::{
     CUSTOMER_FEATURES, CUSTOMERS_RAW, ENTITY_MAP, OFFER_INTERACTIONS, TRANSACTIONS,
 };
-use pipeline_core::table_io::{TableSink, scan_table, table_path};
+use pipeline_core::table_io::{TableSink, read_table, scan_table, table_path};
 use pipeline_core::telemetry::{StageSummary, StageTimer};
-use polars::prelude::LazyFrame;
+use polars::prelude::{IntoLazy, LazyFrame};
 
 pub use customer_features::{
     compute_customer_features, customer_features_plan, default_cutoff, feature_names,
@@ -54,7 +54,10 @@ pub fn scan_inputs(data_dir: &std::path::Path, identity_map: bool) -> Result<Inp
         if !path.is_file() {
             return Err(FeaturesError::MissingEntityMap { path });
         }
-        scan_table(data_dir, &ENTITY_MAP)?
+        // Read whole (it is joined whole anyway) so that a null id is
+        // reported against entity_map, not against the features written
+        // from it.
+        read_table(data_dir, &ENTITY_MAP)?.lazy()
     };
     Ok(Inputs {
         transactions,

@@ -52,12 +52,16 @@ pub enum ModelError {
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    UriTooLong(String),
     #[error("unknown customer or record id `{0}`")]
     UnknownCustomer(String),
     #[error("missing admin token (send `Authorization: Bearer <OFFERS_ADMIN_TOKEN>`)")]
     Unauthorized,
     #[error("wrong admin token")]
     Forbidden,
+    #[error("too many failed admin authentications from this address; retry in {0} s")]
+    TooManyAttempts(u64),
     #[error("customer store unavailable: {0}")]
     StoreUnavailable(String),
     #[error("{0}")]
@@ -78,9 +82,11 @@ impl ApiError {
     fn kind(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::UriTooLong(_) => "uri_too_long",
             ApiError::UnknownCustomer(_) => "unknown_customer",
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden => "forbidden",
+            ApiError::TooManyAttempts(_) => "too_many_requests",
             ApiError::StoreUnavailable(_) => "store_unavailable",
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::Internal(_) => "internal",
@@ -99,9 +105,11 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             ApiError::UnknownCustomer(_) => StatusCode::NOT_FOUND,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -110,8 +118,14 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::StoreUnavailable(_)) {
-            response.insert_header(("Retry-After", "1"));
+        match self {
+            ApiError::StoreUnavailable(_) => {
+                response.insert_header(("Retry-After", "1"));
+            }
+            ApiError::TooManyAttempts(seconds) => {
+                response.insert_header(("Retry-After", seconds.to_string()));
+            }
+            _ => {}
         }
         response.json(self.body())
     }

@@ -64,7 +64,9 @@ impl Route {
 }
 
 /// Status codes with their own series; the rest count as `other`.
-const STATUSES: [u16; 12] = [200, 400, 401, 403, 404, 405, 413, 415, 422, 500, 503, 0];
+const STATUSES: [u16; 14] = [
+    200, 400, 401, 403, 404, 405, 413, 414, 415, 422, 429, 500, 503, 0,
+];
 
 fn status_index(status: u16) -> usize {
     STATUSES

@@ -83,6 +83,7 @@ impl Application {
             metrics,
             settings,
             reload_lock: tokio::sync::Mutex::new(()),
+            auth_throttle: Default::default(),
             last_generation: AtomicU64::new(NO_GENERATION),
         });
 

@@ -27,6 +27,8 @@ pub struct AppState {
     pub settings: Settings,
     /// Serializes reloads (two concurrent reloads would race to swap).
     pub reload_lock: tokio::sync::Mutex<()>,
+    /// Failed admin authentications per client (`POST /admin/reload`).
+    pub auth_throttle: crate::routes::admin::AuthThrottle,
     /// The store generation the last lookup saw ([`NO_GENERATION`] before).
     pub last_generation: AtomicU64,
 }
@@ -125,11 +127,11 @@ fn store_error(err: StoreError, metrics: &Metrics) -> ApiError {
     if err.is_unavailable() {
         metrics.store_error(StoreErrorKind::Unavailable);
         tracing::warn!(error = %err, "customer store unavailable");
-        ApiError::StoreUnavailable(err.to_string())
+        ApiError::StoreUnavailable(err.public_message())
     } else {
         metrics.store_error(StoreErrorKind::Other);
         tracing::error!(error = %err, "customer store failed");
-        ApiError::Internal(err.to_string())
+        ApiError::Internal(err.public_message())
     }
 }
 

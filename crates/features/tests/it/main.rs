@@ -390,3 +390,28 @@ fn write_inputs_transactions_only(dir: &Path) {
         .write(&TRANSACTIONS, &mut transactions(PURCHASES))
         .unwrap();
 }
+
+#[test]
+fn a_null_customer_id_is_reported_against_entity_map() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path(), false);
+    // Written by hand: the sink would refuse the null itself.
+    let mut map = df!(
+        "record_id" => ["R1", "R2", "R3", "R4"],
+        "customer_id" => [Some("C1"), None, Some("C2"), Some("C3")],
+        "cluster_size" => [1u32, 1, 1, 1],
+    )
+    .unwrap();
+    let file = std::fs::File::create(dir.path().join("entity_map.parquet")).unwrap();
+    ParquetWriter::new(file).finish(&mut map).unwrap();
+    let err = format!(
+        "{:#}",
+        features::run(&config(dir.path(), false)).unwrap_err()
+    );
+    assert!(
+        err.contains("entity_map.parquet") && err.contains("customer_id"),
+        "{err}"
+    );
+    assert!(!err.contains("customer_features.parquet"), "{err}");
+    assert!(!output(dir.path()).exists(), "no output on failure");
+}

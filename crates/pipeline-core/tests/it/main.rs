@@ -194,3 +194,17 @@ fn an_unwritable_directory_is_named() {
         .to_string();
     assert!(msg.contains("not-a-dir"), "{msg}");
 }
+
+#[test]
+fn a_json_artifact_that_does_not_parse_names_the_file_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cluster_candidates.json");
+    std::fs::write(&path, "{\"0\": [\"OFF1\",").unwrap();
+    let err =
+        pipeline_core::artifacts::read_json::<pipeline_core::artifacts::ClusterCandidates>(&path)
+            .unwrap_err()
+            .to_string();
+    assert!(err.contains("cluster_candidates.json"), "{err}");
+    assert!(err.contains("not the JSON"), "{err}");
+    assert!(!err.contains("encode"), "{err}");
+}

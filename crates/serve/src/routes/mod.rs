@@ -82,21 +82,48 @@ fn json_error(err: JsonPayloadError, _request: &HttpRequest) -> actix_web::Error
     actix_web::error::InternalError::from_response(err, response).into()
 }
 
+/// `/recommend/{id}` with one non-empty segment.
+fn is_recommend_id(path: &str) -> bool {
+    path.strip_prefix("/recommend/")
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+}
+
+/// 404 for an unknown path, 405 with `Allow` for a known one asked with
+/// another method, 400 for `/recommend/` without an id.
 async fn not_found(request: HttpRequest) -> HttpResponse {
-    let known_path = ROUTES.iter().any(|(_, p)| {
-        *p == request.path() || (p.ends_with("{id}") && request.path().starts_with("/recommend/"))
-    });
-    if known_path {
-        error_response(
-            405,
-            "method_not_allowed",
-            format!("{} is not allowed on {}", request.method(), request.path()),
-        )
-    } else {
-        error_response(
+    let path = request.path();
+    if path == "/recommend/" {
+        return error_response(
+            400,
+            "bad_request",
+            "the customer or record id of /recommend/{id} is empty".to_owned(),
+        );
+    }
+    let allowed: Vec<&str> = ROUTES
+        .iter()
+        .filter(|(_, route)| *route == path || (route.ends_with("{id}") && is_recommend_id(path)))
+        .map(|(method, _)| *method)
+        .collect();
+    if allowed.is_empty() {
+        return error_response(
             404,
             "not_found",
-            format!("no route {} {}", request.method(), request.path()),
-        )
+            format!("no route {} {path}", request.method()),
+        );
     }
+    let mut response = error_response(
+        405,
+        "method_not_allowed",
+        format!(
+            "{} is not allowed on {path} (allowed: {})",
+            request.method(),
+            allowed.join(", ")
+        ),
+    );
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allowed.join(", ")) {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::ALLOW, value);
+    }
+    response
 }

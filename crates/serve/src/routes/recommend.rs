@@ -9,6 +9,9 @@ use crate::state::{AppState, WorkerStore};
 
 /// `top_k` when the request names none.
 pub const DEFAULT_TOP_K: usize = 3;
+/// The longest customer or record id looked up; a longer one is refused
+/// before it reaches the store (414 on the path, 400 in a batch).
+pub const MAX_ID_BYTES: usize = 256;
 /// Features listed per offer with `explain=true`.
 const EXPLAIN_FEATURES: usize = 5;
 
@@ -72,6 +75,12 @@ async fn recommend_one(
     store: &WorkerStore,
     state: &AppState,
 ) -> Result<RecommendationResponse, ApiError> {
+    if id.len() > MAX_ID_BYTES {
+        return Err(ApiError::BadRequest(format!(
+            "an id is at most {MAX_ID_BYTES} bytes, got {}",
+            id.len()
+        )));
+    }
     let record = store
         .lookup(id, &state.metrics)
         .await?
@@ -115,6 +124,12 @@ pub async fn get_recommendation(
     state: web::Data<AppState>,
     store: web::Data<WorkerStore>,
 ) -> Result<HttpResponse, ApiError> {
+    if id.len() > MAX_ID_BYTES {
+        return Err(ApiError::UriTooLong(format!(
+            "the id in /recommend/{{id}} is at most {MAX_ID_BYTES} bytes, got {}",
+            id.len()
+        )));
+    }
     let model = state.model.load_full();
     let options = parse_query(request.query_string(), model.catalogue_size())?;
     let response = recommend_one(&id, options, &model, &store, &state).await?;

@@ -68,6 +68,8 @@ pub struct ModelInfo {
     pub trees: usize,
     pub features: usize,
     pub offers: usize,
+    /// Kept out of every answer: a path says more than a client needs.
+    #[serde(skip)]
     pub model_dir: PathBuf,
 }
 

@@ -276,3 +276,88 @@ fn health_metrics_and_openapi_describe_the_service() {
         "the document lists a route the app lacks"
     );
 }
+
+#[test]
+fn edge_requests_get_documented_json_answers() {
+    let fixture = default_fixture();
+    let app = TestApp::spawn(fixture.embedded_settings());
+    let json_error = |response: reqwest::blocking::Response| {
+        let status = response.status().as_u16();
+        let allow = response
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body: serde_json::Value = response.json().expect("a JSON body");
+        assert!(body["message"].is_string(), "{body}");
+        (status, allow, body["error"].as_str().unwrap().to_owned())
+    };
+    // An empty id is a bad request, not a method problem.
+    assert_eq!(
+        json_error(app.get("/recommend/?top_k=3")),
+        (400, None, "bad_request".to_owned())
+    );
+    // A known path with another method: 405 naming the allowed ones.
+    let put = app
+        .client
+        .put(format!("{}/recommend/CUS1", app.address))
+        .send()
+        .unwrap();
+    assert_eq!(
+        json_error(put),
+        (405, Some("GET".to_owned()), "method_not_allowed".to_owned())
+    );
+    let delete = app
+        .client
+        .delete(format!("{}/admin/reload", app.address))
+        .send()
+        .unwrap();
+    assert_eq!(json_error(delete).1.as_deref(), Some("POST"));
+    // Two segments are no route at all.
+    assert_eq!(json_error(app.get("/recommend/a/b")).0, 404);
+    // A long id: 414 with a JSON body, before any store lookup.
+    let long = "x".repeat(serve::routes::recommend::MAX_ID_BYTES + 1);
+    assert_eq!(
+        json_error(app.get(&format!("/recommend/{long}"))),
+        (414, None, "uri_too_long".to_owned())
+    );
+    let id_ok = "x".repeat(serve::routes::recommend::MAX_ID_BYTES);
+    assert_eq!(app.get(&format!("/recommend/{id_ok}")).status(), 404);
+
+    // top_k's documented bound is the real one: the catalogue size.
+    let (_, doc) = app.get_json("/openapi.json");
+    let offers = fixture.data.offers.len();
+    let param = doc["paths"]["/recommend/{id}"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "top_k")
+        .unwrap();
+    assert_eq!(param["schema"]["maximum"], offers);
+    assert_eq!(
+        doc["components"]["schemas"]["BatchRequest"]["properties"]["top_k"]["maximum"],
+        offers
+    );
+    assert_eq!(
+        app.get(&format!(
+            "/recommend/{}?top_k={offers}",
+            fixture.data.customer_ids[0]
+        ))
+        .status(),
+        200
+    );
+    assert_eq!(
+        app.get(&format!(
+            "/recommend/{}?top_k={}",
+            fixture.data.customer_ids[0],
+            offers + 1
+        ))
+        .status(),
+        400
+    );
+
+    // The unauthenticated health answer names no path of this machine.
+    let health = app.get("/").text().unwrap();
+    let model_dir = fixture.model_dir().display().to_string();
+    assert!(!health.contains(&model_dir), "{health}");
+    assert!(!health.contains("model_dir"), "{health}");
+}

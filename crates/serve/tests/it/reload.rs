@@ -152,3 +152,42 @@ fn reload_swaps_a_good_model_during_traffic_and_refuses_broken_ones() {
     assert!(text.contains("offers_model_reloads_total{result=\"accepted\"} 1"));
     assert!(text.contains("offers_model_info{model_version=\"fixture-v2\"} 1"));
 }
+
+#[test]
+fn the_token_is_matched_exactly_and_guessing_is_throttled() {
+    let fixture = default_fixture();
+    let mut settings = fixture.embedded_settings();
+    settings.admin_token = Some(TOKEN.to_owned());
+    let app = TestApp::spawn(settings);
+    // Whitespace around the token is not the token.
+    let padded = app
+        .client
+        .post(format!("{}/admin/reload", app.address))
+        .header("Authorization", format!("Bearer  {TOKEN} "))
+        .send()
+        .unwrap();
+    assert_eq!(padded.status(), 403);
+    // Four more failures reach the limit of five per window; then even
+    // the right token waits, and the answer says for how long.
+    for guess in ["a", "b", "c", "d"] {
+        assert_eq!(app.reload(Some(guess)).0, 403);
+    }
+    let response = app
+        .client
+        .post(format!("{}/admin/reload", app.address))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "60"
+    );
+    let body: serde_json::Value = response.json().unwrap();
+    assert_eq!(body["error"], "too_many_requests");
+}
