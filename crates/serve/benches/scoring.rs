@@ -77,7 +77,7 @@ fn main() {
         });
     }
     group.bench_function(FULL_SEGMENT, |b| {
-        b.iter(|| model.recommend(&layout, black_box(&record.features), record.cluster, 3))
+        b.iter(|| model.recommend(&layout, black_box(&record.features), record.cluster, 3, 0))
     });
     group.finish();
 

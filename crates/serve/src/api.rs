@@ -22,8 +22,16 @@ pub struct RecommendationResponse {
     /// The resolved customer id, also when the request named a record id.
     pub customer_id: String,
     pub cluster: u32,
+    /// The request date (`as_of`, default today): offers outside their
+    /// validity on it are left out before scoring.
+    pub as_of: String,
     pub candidates_scored: usize,
+    /// The segment's candidates left out as not valid on `as_of`.
+    pub candidates_not_valid: usize,
     pub recommendations: Vec<Recommendation>,
+    /// Why the list is empty, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// `POST /recommend`.
@@ -36,6 +44,9 @@ pub struct BatchRequest {
     pub top_k: Option<usize>,
     #[serde(default)]
     pub explain: bool,
+    /// `YYYY-MM-DD`, default today: as `as_of` of `GET /recommend/{id}`.
+    #[serde(default)]
+    pub as_of: Option<String>,
 }
 
 /// One id of a batch: its recommendations or why there are none.

@@ -2,6 +2,8 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use pipeline_core::calendar::{EpochDays, format_epoch_days, parse_date, to_epoch_days};
+
 use crate::api::{BatchItem, BatchRequest, BatchResponse, Recommendation, RecommendationResponse};
 use crate::error::ApiError;
 use crate::scoring::LoadedModel;
@@ -20,6 +22,22 @@ const EXPLAIN_FEATURES: usize = 5;
 struct Options {
     top_k: usize,
     explain: bool,
+    /// The request date: only offers valid on it are recommended.
+    as_of: EpochDays,
+}
+
+/// Today (UTC) as epoch days: the default request date.
+fn today() -> EpochDays {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    EpochDays::try_from(seconds / 86_400).unwrap_or(EpochDays::MAX)
+}
+
+fn parse_as_of(value: &str) -> Result<EpochDays, ApiError> {
+    parse_date("as_of", value).map(to_epoch_days).map_err(|_| {
+        ApiError::BadRequest(format!("as_of must be a date YYYY-MM-DD, got `{value}`"))
+    })
 }
 
 /// Parses `top_k` and `explain` by hand, so that each mistake gets its own
@@ -28,11 +46,13 @@ fn parse_query(query: &str, catalogue_size: usize) -> Result<Options, ApiError> 
     let mut options = Options {
         top_k: DEFAULT_TOP_K.min(catalogue_size.max(1)),
         explain: false,
+        as_of: today(),
     };
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         match key {
             "top_k" => options.top_k = parse_top_k(value, catalogue_size)?,
+            "as_of" => options.as_of = parse_as_of(value)?,
             "explain" => {
                 options.explain = match value {
                     "true" | "1" | "" => true,
@@ -87,7 +107,13 @@ async fn recommend_one(
         .ok_or_else(|| ApiError::UnknownCustomer(id.to_owned()))?;
     state.saw_generation(record.generation.generation);
     let layout = model.layout_for(&record.generation)?;
-    let ranking = model.recommend(&layout, &record.features, record.cluster, options.top_k);
+    let ranking = model.recommend(
+        &layout,
+        &record.features,
+        record.cluster,
+        options.top_k,
+        options.as_of,
+    );
     let offers = model.offers();
     let mut recommendations = Vec::with_capacity(ranking.top.len());
     for scored in &ranking.top {
@@ -108,11 +134,21 @@ async fn recommend_one(
             explanation,
         });
     }
+    let as_of = format_epoch_days(options.as_of);
+    let note = (ranking.candidates_scored == 0).then(|| {
+        format!(
+            "none of the segment's {} candidate offers is valid on {as_of} (valid_from / valid_to of offers.parquet)",
+            ranking.candidates_not_valid
+        )
+    });
     Ok(RecommendationResponse {
         customer_id: record.customer_id,
         cluster: record.cluster,
+        as_of,
         candidates_scored: ranking.candidates_scored,
+        candidates_not_valid: ranking.candidates_not_valid,
         recommendations,
+        note,
     })
 }
 
@@ -164,6 +200,10 @@ pub async fn post_recommendations(
     let options = Options {
         top_k,
         explain: request.explain,
+        as_of: match &request.as_of {
+            Some(value) => parse_as_of(value)?,
+            None => today(),
+        },
     };
     let mut results = Vec::with_capacity(request.ids.len());
     for id in request.ids {
@@ -198,14 +238,16 @@ mod tests {
             parse_query("", 8).unwrap(),
             Options {
                 top_k: 3,
-                explain: false
+                explain: false,
+                as_of: today(),
             }
         );
         assert_eq!(
-            parse_query("top_k=8&explain=true", 8).unwrap(),
+            parse_query("top_k=8&explain=true&as_of=2020-01-31", 8).unwrap(),
             Options {
                 top_k: 8,
-                explain: true
+                explain: true,
+                as_of: to_epoch_days(parse_date("test", "2020-01-31").unwrap()),
             }
         );
         for bad in [
@@ -216,6 +258,9 @@ mod tests {
             "top_k=",
             "top_k=2.5",
             "explain=maybe",
+            "as_of=2020-13-01",
+            "as_of=yesterday",
+            "as_of=",
         ] {
             let err = parse_query(bad, 8).unwrap_err();
             assert!(matches!(err, ApiError::BadRequest(_)), "{bad}");

@@ -25,10 +25,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arc_swap::ArcSwapOption;
 use feature_store::GenerationMeta;
 use pipeline_core::artifacts::{self, ClusterCandidates, FeatureCols, Manifest, Segments};
+use pipeline_core::calendar::{EpochDays, format_epoch_days};
 use pipeline_core::catalogue::slug;
 use pipeline_core::ranker_input::{OfferAttributes, RankerLayout};
 use pipeline_core::schema::OFFERS;
 use pipeline_core::table_io::{read_table, table_path};
+use polars::prelude::DataType;
 
 use crate::error::ModelError;
 use forest::{CompiledForest, ForestError};
@@ -43,8 +45,27 @@ static NEXT_MODEL_ID: AtomicU64 = AtomicU64::new(1);
 pub struct Offer {
     pub attributes: OfferAttributes,
     pub name: String,
+    /// `offers.valid_from` / `valid_to` (inclusive), when the table has them.
+    pub validity: Validity,
     type_slug: String,
     category_slug: Option<String>,
+}
+
+/// The days an offer may be recommended on; an open end is unbounded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Validity {
+    pub from: Option<EpochDays>,
+    pub to: Option<EpochDays>,
+}
+
+impl Validity {
+    pub fn contains(&self, day: EpochDays) -> bool {
+        self.from.is_none_or(|from| from <= day) && self.to.is_none_or(|to| day <= to)
+    }
+
+    fn is_bounded(&self) -> bool {
+        self.from.is_some() || self.to.is_some()
+    }
 }
 
 /// Which evaluator scores the rows. The service uses [`Scorer::Compiled`];
@@ -91,6 +112,8 @@ pub struct ScoredOffer {
 #[derive(Debug, Clone)]
 pub struct Ranking {
     pub candidates_scored: usize,
+    /// Candidates left out because they are not valid on the request date.
+    pub candidates_not_valid: usize,
     pub top: Vec<ScoredOffer>,
 }
 
@@ -114,6 +137,8 @@ pub struct LoadedModel {
     /// cluster -> catalogue indexes, in the order of `cluster_candidates.json`.
     candidates: HashMap<u32, Vec<usize>>,
     all_offers: Vec<usize>,
+    /// Whether any offer has a validity window (else nothing is filtered).
+    any_validity: bool,
     bound: ArcSwapOption<BoundLayout>,
 }
 
@@ -121,6 +146,8 @@ thread_local! {
     /// The per-request feature buffer and score buffer, reused by every
     /// request a worker thread serves.
     static BUFFERS: RefCell<(Vec<f64>, Vec<f64>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// The candidates valid on the request date, reused likewise.
+    static VALID: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
 impl LoadedModel {
@@ -217,6 +244,7 @@ impl LoadedModel {
             },
             feature_cols,
             all_offers: (0..offers.len()).collect(),
+            any_validity: offers.iter().any(|o| o.validity.is_bounded()),
             forest,
             model_text,
             offers,
@@ -330,20 +358,41 @@ impl LoadedModel {
         Ok(layout)
     }
 
-    /// Scores the candidates of `cluster` for a customer with the compiled
-    /// trees and keeps the `top_k` best (ties keep the candidate order).
+    /// Scores the candidates of `cluster` that are valid on `as_of` for a
+    /// customer with the compiled trees and keeps the `top_k` best (ties
+    /// keep the candidate order). Offers outside their validity are left
+    /// out before scoring.
     pub fn recommend(
         &self,
         layout: &RankerLayout,
         customer: &[f64],
         cluster: u32,
         top_k: usize,
+        as_of: EpochDays,
     ) -> Ranking {
         let candidates = self.candidates(cluster);
-        let ranked = self.rank(layout, customer, candidates, top_k, |rows, scores| {
+        let score = |rows: &mut [f64], scores: &mut [f64]| {
             self.forest.predict(rows, scores);
             Ok::<(), std::convert::Infallible>(())
-        });
+        };
+        let ranked = if self.any_validity {
+            VALID.with_borrow_mut(|valid| {
+                valid.clear();
+                valid.extend(
+                    candidates
+                        .iter()
+                        .copied()
+                        .filter(|&o| self.offers[o].validity.contains(as_of)),
+                );
+                self.rank(layout, customer, valid, top_k, score)
+                    .map(|mut ranking| {
+                        ranking.candidates_not_valid = candidates.len() - valid.len();
+                        ranking
+                    })
+            })
+        } else {
+            self.rank(layout, customer, candidates, top_k, score)
+        };
         match ranked {
             Ok(ranking) => ranking,
             Err(never) => match never {},
@@ -406,6 +455,7 @@ impl LoadedModel {
             ranked.truncate(top_k);
             Ok(Ranking {
                 candidates_scored: candidates.len(),
+                candidates_not_valid: 0,
                 top: ranked,
             })
         })
@@ -489,6 +539,18 @@ fn read_offers(data_dir: &Path) -> Result<Vec<Offer>, ModelError> {
         .column("offer_value")
         .and_then(|c| c.f64().map(|v| v.iter().collect()))
         .map_err(|e| bad(format!("column `offer_value`: {e}")))?;
+    // Optional: absent, or a date column with nulls for open ends.
+    let dates = |name: &str| -> Result<Vec<Option<EpochDays>>, ModelError> {
+        match df.column(name) {
+            Err(_) => Ok(vec![None; df.height()]),
+            Ok(column) => column
+                .cast(&DataType::Date)
+                .and_then(|c| c.date().map(|d| d.physical().iter().collect()))
+                .map_err(|e| bad(format!("column `{name}`: expected dates: {e}"))),
+        }
+    };
+    let valid_from = dates("valid_from")?;
+    let valid_to = dates("valid_to")?;
     let mut seen = BTreeMap::new();
     let mut offers = Vec::with_capacity(ids.len());
     for (row, ((((id, name), offer_type), category), value)) in ids
@@ -499,6 +561,10 @@ fn read_offers(data_dir: &Path) -> Result<Vec<Offer>, ModelError> {
         .zip(values)
         .enumerate()
     {
+        let validity = Validity {
+            from: valid_from[row],
+            to: valid_to[row],
+        };
         let (Some(offer_id), Some(name), Some(offer_type), Some(offer_value)) =
             (id, name, offer_type, value)
         else {
@@ -507,7 +573,17 @@ fn read_offers(data_dir: &Path) -> Result<Vec<Offer>, ModelError> {
         if seen.insert(offer_id.clone(), row).is_some() {
             return Err(bad(format!("offer_id `{offer_id}` appears twice")));
         }
+        if let (Some(from), Some(to)) = (validity.from, validity.to)
+            && from > to
+        {
+            return Err(bad(format!(
+                "offer `{offer_id}`: valid_from {} is after valid_to {}",
+                format_epoch_days(from),
+                format_epoch_days(to)
+            )));
+        }
         offers.push(Offer {
+            validity,
             type_slug: slug(&offer_type),
             category_slug: category.as_deref().map(slug),
             name,

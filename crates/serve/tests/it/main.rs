@@ -10,3 +10,4 @@ mod http;
 mod model_file;
 mod redis;
 mod reload;
+mod validity;
