@@ -1,7 +1,8 @@
 //! Entity resolution: probabilistic deduplication of customer records.
 //!
 //! `customers_raw` (or any table described by a settings file) goes
-//! through cleaning and integer encoding ([`clean`]), blocking by several
+//! through the choice of the comparisons and rules its columns can feed
+//! ([`plan`]), cleaning and integer encoding ([`clean`]), blocking by several
 //! rules whose pairs are united ([`blocking`]), graded field comparisons
 //! ([`compare`]), a Fellegi-Sunter model trained without labels
 //! ([`fellegi_sunter`]), clustering with a chain guard ([`cluster`]), and
