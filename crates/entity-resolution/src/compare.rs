@@ -97,6 +97,30 @@ impl<'a> Comparator<'a> {
     }
 }
 
+/// The weight of a pair under the exact-agreement rule (the fallback when
+/// too few fields are left for a match model): `None` unless every field
+/// both records have agrees exactly, and at least one does. The weight is
+/// the sum, over those fields, of log2(1 / frequency of the shared value):
+/// the evidence of the agreement if matches always agree and two random
+/// records agree as often as the value is common. A value shared by many
+/// records (a family e-mail) weighs little, so the chain guard can still
+/// cut the bridges it makes.
+pub fn exact_agreement_weight(fields: &[EncodedField], pattern: Pattern, a: usize) -> Option<f64> {
+    let mut weight = 0.0;
+    let mut agreeing = 0;
+    for (f, field) in fields.iter().enumerate() {
+        let Some(level) = level_of(pattern, f) else {
+            continue;
+        };
+        if level + 1 != field.kind.levels() {
+            return None;
+        }
+        agreeing += 1;
+        weight -= field.term_frequency(field.codes[a]).log2();
+    }
+    (agreeing > 0).then_some(weight)
+}
+
 /// `YYYYMMDD` dates equal but for day and month swapped.
 fn day_month_swapped(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());

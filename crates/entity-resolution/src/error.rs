@@ -74,6 +74,20 @@ pub enum ErError {
     #[error("record `{id}` is not in the input table {path}")]
     UnknownRecord { path: PathBuf, id: String },
 
+    #[error("no match model exists: {why}")]
+    NoModel { why: String },
+
+    #[error(
+        "{path}: records `{record_a}` and `{record_b}` would both become customer `{customer_id}` \
+         (customer_id.digits_only keeps only the digits of a record id; set it to false)"
+    )]
+    CustomerIdCollision {
+        path: PathBuf,
+        record_a: String,
+        record_b: String,
+        customer_id: String,
+    },
+
     #[error("building the {table} table: {source}")]
     Build {
         table: &'static str,

@@ -1,7 +1,8 @@
 //! Entity resolution: probabilistic deduplication of customer records.
 //!
 //! `customers_raw` (or any table described by a settings file) goes
-//! through cleaning and integer encoding ([`clean`]), blocking by several
+//! through the choice of the comparisons and rules its columns can feed
+//! ([`plan`]), cleaning and integer encoding ([`clean`]), blocking by several
 //! rules whose pairs are united ([`blocking`]), graded field comparisons
 //! ([`compare`]), a Fellegi-Sunter model trained without labels
 //! ([`fellegi_sunter`]), clustering with a chain guard ([`cluster`]), and
@@ -22,6 +23,7 @@ pub mod cluster;
 pub mod compare;
 pub mod error;
 pub mod fellegi_sunter;
+pub mod plan;
 pub mod report;
 pub mod settings;
 
@@ -45,8 +47,10 @@ use crate::cluster::Link;
 use crate::compare::{Comparator, Pattern, level_of};
 use crate::error::{ErError, Result};
 use crate::fellegi_sunter::{Model, Scorer, probability};
+use crate::plan::{ComparisonPlan, DropReason, IdentityReason, Mode};
 use crate::report::{BlockingReport, ChainGuardReport, PhaseTiming, Report, Truth};
 pub use crate::settings::Settings;
+use crate::settings::{FieldKind, FieldSettings};
 
 /// The model file name, in the model directory (customers) or the output
 /// directory (`--input`).
@@ -69,6 +73,8 @@ pub struct Config {
     pub retrain: bool,
     /// Overrides the settings' match threshold.
     pub threshold: Option<f64>,
+    /// Compare nothing: every record is its own customer.
+    pub no_entity_resolution: bool,
 }
 
 impl Config {
@@ -84,6 +90,7 @@ impl Config {
             seed: 42,
             retrain: false,
             threshold: None,
+            no_entity_resolution: false,
         }
     }
 
@@ -114,7 +121,9 @@ impl Config {
 
 /// The loaded, validated and encoded input.
 struct Prepared {
+    /// The settings restricted to the comparisons and rules used.
     settings: Settings,
+    plan: ComparisonPlan,
     input: PathBuf,
     frame: DataFrame,
     fields: Vec<EncodedField>,
@@ -225,60 +234,75 @@ fn read_input(path: &Path, settings: &Settings) -> Result<DataFrame> {
     Ok(frame)
 }
 
-/// Checks the settings' columns against the table and encodes every field.
-fn encode_fields(frame: &DataFrame, path: &Path, settings: &Settings) -> Result<Vec<EncodedField>> {
+/// Encodes every field of the settings whose column the table has, or
+/// says why it cannot be compared (absent, or no usable value). A column
+/// present with a type that cannot be compared is an error.
+fn encode_fields(
+    frame: &DataFrame,
+    path: &Path,
+    settings: &Settings,
+) -> Result<Vec<std::result::Result<EncodedField, DropReason>>> {
     let n = frame.height();
-    let columns: Vec<StringChunked> = settings
+    let columns: Vec<Option<StringChunked>> = settings
         .fields
         .iter()
-        .map(|field| {
-            let name = field.column();
-            let col = frame.column(name).map_err(|_| ErError::MissingColumn {
-                path: path.to_path_buf(),
-                column: name.to_owned(),
-                field: field.name.clone(),
-                present: present_columns(frame),
-            })?;
-            let dtype = col.dtype();
-            let accepted = dtype == &DataType::String
-                || dtype.is_integer()
-                || (field.kind == crate::settings::FieldKind::Date && dtype == &DataType::Date);
-            if !accepted {
-                return Err(ErError::WrongType {
-                    path: path.to_path_buf(),
-                    column: name.to_owned(),
-                    field: field.name.clone(),
-                    found: dtype.to_string(),
-                    expected: if field.kind == crate::settings::FieldKind::Date {
-                        "a date32, string or integer column".to_owned()
-                    } else {
-                        "a string or integer column".to_owned()
-                    },
-                });
-            }
-            let as_text = col
-                .cast(&DataType::String)
-                .map_err(|source| ErError::Read {
-                    path: path.to_path_buf(),
-                    what: "a column as text",
-                    source,
-                })?;
-            as_text
-                .str()
-                .map(|s| s.rechunk().into_owned())
-                .map_err(|source| ErError::Read {
-                    path: path.to_path_buf(),
-                    what: "a column as text",
-                    source,
-                })
-        })
+        .map(|field| field_as_text(frame, path, field))
         .collect::<Result<_>>()?;
     Ok(settings
         .fields
         .par_iter()
         .zip(columns.par_iter())
-        .map(|(field, column)| clean::encode_field(field.kind, column.iter(), n))
+        .map(|(field, column)| {
+            let column = column.as_ref().ok_or(DropReason::ColumnAbsent)?;
+            if column.null_count() == n {
+                return Err(DropReason::NoValues);
+            }
+            let encoded = clean::encode_field(field.kind, column.iter(), n);
+            if encoded.non_null == 0 {
+                return Err(DropReason::NoValues);
+            }
+            Ok(encoded)
+        })
         .collect())
+}
+
+/// The column of `field` as text, `None` when the table does not have it;
+/// an all-null column of no type (`null`) is all-null text.
+fn field_as_text(
+    frame: &DataFrame,
+    path: &Path,
+    field: &FieldSettings,
+) -> Result<Option<StringChunked>> {
+    let name = field.column();
+    let Ok(col) = frame.column(name) else {
+        return Ok(None);
+    };
+    let dtype = col.dtype();
+    let accepted = dtype == &DataType::String
+        || dtype == &DataType::Null
+        || dtype.is_integer()
+        || (field.kind == FieldKind::Date && dtype == &DataType::Date);
+    if !accepted {
+        return Err(ErError::WrongType {
+            path: path.to_path_buf(),
+            column: name.to_owned(),
+            field: field.name.clone(),
+            found: dtype.to_string(),
+            expected: if field.kind == FieldKind::Date {
+                "a date32, string or integer column".to_owned()
+            } else {
+                "a string or integer column".to_owned()
+            },
+        });
+    }
+    let text_err = |source| ErError::Read {
+        path: path.to_path_buf(),
+        what: "a column as text",
+        source,
+    };
+    let as_text = col.cast(&DataType::String).map_err(text_err)?;
+    let text = as_text.str().map_err(text_err)?;
+    Ok(Some(text.rechunk().into_owned()))
 }
 
 fn check_ids(frame: &DataFrame, path: &Path, column: &str) -> Result<()> {
@@ -436,13 +460,40 @@ fn prepare(config: &Config, timings: &mut Vec<PhaseTiming>) -> Result<Prepared> 
         seconds: started.elapsed().as_secs_f64(),
     });
     let started = Instant::now();
-    let fields = encode_fields(&frame, &input, &settings)?;
+    let disabled = if config.no_entity_resolution {
+        Some(IdentityReason::Flag)
+    } else if !settings.resolve {
+        Some(IdentityReason::Settings)
+    } else {
+        None
+    };
+    let (settings, plan, fields) = match disabled {
+        Some(reason) => (
+            settings.restricted_to(&[]).0,
+            ComparisonPlan::disabled(reason),
+            Vec::new(),
+        ),
+        None => {
+            let encoded = encode_fields(&frame, &input, &settings)?;
+            let unusable: Vec<Option<DropReason>> =
+                encoded.iter().map(|e| e.as_ref().err().copied()).collect();
+            let (settings, plan) = ComparisonPlan::new(&settings, &unusable);
+            let fields = if plan.mode == Mode::Identity {
+                Vec::new()
+            } else {
+                encoded.into_iter().filter_map(|e| e.ok()).collect()
+            };
+            (settings, plan, fields)
+        }
+    };
+    plan.log();
     timings.push(PhaseTiming {
         phase: "clean",
         seconds: started.elapsed().as_secs_f64(),
     });
     let mut prepared = Prepared {
         settings,
+        plan,
         input,
         frame,
         fields,
@@ -522,6 +573,85 @@ fn count_patterns(patterns: &[Pattern]) -> HashMap<Pattern, u64, FxBuild> {
         })
 }
 
+/// The saved model when one fits the settings (and `--retrain` is not
+/// given), else one trained on the candidates' comparison vectors; and
+/// whether it was reused.
+fn fit_or_load(
+    config: &Config,
+    prepared: &Prepared,
+    comparator: &Comparator<'_>,
+    patterns: &[Pattern],
+) -> Result<(Model, bool)> {
+    let settings = &prepared.settings;
+    let reused = if config.retrain {
+        None
+    } else {
+        saved_model(&config.model_path(), settings)?
+    };
+    let model_reused = reused.is_some();
+    let model = match reused {
+        Some(m) => m,
+        None => {
+            let counts = count_patterns(patterns);
+            let n = prepared.frame.height();
+            fellegi_sunter::train(
+                comparator,
+                settings,
+                &counts,
+                n,
+                patterns.len(),
+                config.seed,
+            )
+        }
+    };
+    tracing::info!(
+        lambda = model.lambda,
+        iterations = model.em_iterations,
+        reused = model_reused,
+        "model ready"
+    );
+    Ok((model, model_reused))
+}
+
+/// The candidate pairs that are linked: at or above the threshold under
+/// `model`, or without one, those the exact-agreement rule links.
+fn link_pairs(
+    prepared: &Prepared,
+    model: Option<&Model>,
+    pairs: &[u64],
+    patterns: &[Pattern],
+) -> Vec<Link> {
+    let fields = &prepared.fields;
+    let link = |p: u64, w: f64| {
+        let (a, b) = unpack(p);
+        Link {
+            a: a as u32,
+            b: b as u32,
+            weight: w as f32,
+        }
+    };
+    let Some(model) = model else {
+        return pairs
+            .par_iter()
+            .zip(patterns.par_iter())
+            .filter_map(|(&p, &pattern)| {
+                compare::exact_agreement_weight(fields, pattern, unpack(p).0).map(|w| link(p, w))
+            })
+            .collect();
+    };
+    let scorer = Scorer::new(model, fields);
+    let threshold = prepared.settings.match_threshold;
+    let threshold_weight = (threshold / (1.0 - threshold)).log2();
+    pairs
+        .par_iter()
+        .zip(patterns.par_iter())
+        .filter_map(|(&p, &pattern)| {
+            let w = scorer.weight(fields, pattern, unpack(p).0);
+            (w >= threshold_weight).then(|| link(p, w))
+        })
+        .collect()
+}
+
 /// Resolves the input of `config` and writes `entity_map`, `match_pairs`,
 /// the model and `er_report.json`. Nothing is written unless every step
 /// before succeeded.
@@ -530,6 +660,9 @@ pub fn run(config: &Config) -> anyhow::Result<Report> {
     let mut timings = Vec::new();
     let prepared = prepare(config, &mut timings)
         .with_context(|| format!("resolving {}", config.input_path().display()))?;
+    if prepared.plan.mode == Mode::Identity {
+        return run_identity(config, &prepared, timer, timings);
+    }
     let settings = &prepared.settings;
     let n = prepared.frame.height();
     tracing::info!(
@@ -565,47 +698,20 @@ pub fn run(config: &Config) -> anyhow::Result<Report> {
 
     let started = Instant::now();
     let model_path = config.model_path();
-    let reused = if config.retrain {
-        None
-    } else {
-        saved_model(&model_path, settings)?
-    };
-    let model_reused = reused.is_some();
-    let model = match reused {
-        Some(m) => m,
-        None => {
-            let counts = count_patterns(&patterns);
-            fellegi_sunter::train(&comparator, settings, &counts, n, n_pairs, config.seed)
+    let (model, model_reused) = match prepared.plan.mode {
+        Mode::Probabilistic => {
+            let (model, reused) = fit_or_load(config, &prepared, &comparator, &patterns)?;
+            (Some(model), reused)
         }
+        Mode::ExactAgreement | Mode::Identity => (None, false),
     };
     timings.push(PhaseTiming {
         phase: "train",
         seconds: started.elapsed().as_secs_f64(),
     });
-    tracing::info!(
-        lambda = model.lambda,
-        iterations = model.em_iterations,
-        reused = model_reused,
-        "model ready"
-    );
 
     let started = Instant::now();
-    let scorer = Scorer::new(&model, &prepared.fields);
-    let threshold_weight = (settings.match_threshold / (1.0 - settings.match_threshold)).log2();
-    let links: Vec<Link> = candidates
-        .pairs
-        .par_iter()
-        .zip(patterns.par_iter())
-        .filter_map(|(&p, &pattern)| {
-            let (a, b) = unpack(p);
-            let w = scorer.weight(&prepared.fields, pattern, a);
-            (w >= threshold_weight).then_some(Link {
-                a: a as u32,
-                b: b as u32,
-                weight: w as f32,
-            })
-        })
-        .collect();
+    let links = link_pairs(&prepared, model.as_ref(), &candidates.pairs, &patterns);
     timings.push(PhaseTiming {
         phase: "score",
         seconds: started.elapsed().as_secs_f64(),
@@ -616,7 +722,7 @@ pub fn run(config: &Config) -> anyhow::Result<Report> {
     let (clustering, guard_stats) =
         cluster::guarded_components(n, &links, &settings.chain_guard, &plain);
     let ids = prepared.ids()?;
-    let customer_ids = name_clusters(&clustering.cluster_of, clustering.clusters, &ids, settings);
+    let customer_ids = name_clusters(&clustering.cluster_of, clustering.clusters, &ids, &prepared)?;
     let mut sizes = vec![0u32; clustering.clusters];
     for &c in &clustering.cluster_of {
         sizes[c as usize] += 1;
@@ -651,20 +757,13 @@ pub fn run(config: &Config) -> anyhow::Result<Report> {
     // Writing: everything above succeeded.
     let started = Instant::now();
     let output_dir = config.output_dir();
-    let sink = TableSink::new(&output_dir, config.csv);
     let mut entity_map = entity_map_frame(&ids, &customer_ids, &clustering.cluster_of, &sizes)?;
-    sink.write(&ENTITY_MAP, &mut entity_map)
-        .with_context(|| format!("writing {}", output_dir.join(ENTITY_MAP.file).display()))?;
-    let mut pairs = match_pairs_frame(&links, &ids, &comparator, settings)?;
-    sink.write(&MATCH_PAIRS, &mut pairs)
-        .or_else(|e| match e {
-            // No linked pair at all is a valid result: write the empty table.
-            pipeline_core::CoreError::Empty { .. } => write_empty(&output_dir, &mut pairs),
-            other => Err(other),
-        })
-        .with_context(|| format!("writing {}", output_dir.join(MATCH_PAIRS.file).display()))?;
-    if !model_reused {
-        table_io::write_json_atomic(&model_path, &model)
+    let linked_by_model = model.is_some();
+    let mut pairs =
+        match_pairs_frame(&links, &ids, &comparator, &settings.fields, linked_by_model)?;
+    write_tables(config, &mut entity_map, &mut pairs)?;
+    if let Some(model) = model.as_ref().filter(|_| !model_reused) {
+        table_io::write_json_atomic(&model_path, model)
             .with_context(|| format!("writing {}", model_path.display()))?;
     }
     timings.push(PhaseTiming {
@@ -679,6 +778,7 @@ pub fn run(config: &Config) -> anyhow::Result<Report> {
         output_dir: output_dir.display().to_string(),
         records: n,
         fields: settings.fields.iter().map(|f| f.name.clone()).collect(),
+        resolution: prepared.plan.clone(),
         blocking: BlockingReport {
             rules: candidates.rules.clone(),
             candidate_pairs: n_pairs as u64,
@@ -691,7 +791,7 @@ pub fn run(config: &Config) -> anyhow::Result<Report> {
             pairs_completeness: pc,
             pairs_completeness_findable: pc_findable,
         },
-        model_path: model_path.display().to_string(),
+        model_path: linked_by_model.then(|| model_path.display().to_string()),
         model_reused,
         model,
         match_threshold: settings.match_threshold,
@@ -720,8 +820,108 @@ pub fn run(config: &Config) -> anyhow::Result<Report> {
     timer.finish(
         n as u64,
         clustering.clusters as u64,
-        format!("{} candidate pairs, {} linked", n_pairs, links.len()),
+        format!(
+            "{}; {} candidate pairs, {} linked",
+            prepared.plan,
+            n_pairs,
+            links.len()
+        ),
     );
+    Ok(report)
+}
+
+/// Writes `entity_map` and `match_pairs` (empty when nothing was linked)
+/// into the output directory of `config`.
+fn write_tables(
+    config: &Config,
+    entity_map: &mut DataFrame,
+    pairs: &mut DataFrame,
+) -> anyhow::Result<()> {
+    let output_dir = config.output_dir();
+    let sink = TableSink::new(&output_dir, config.csv);
+    sink.write(&ENTITY_MAP, entity_map)
+        .with_context(|| format!("writing {}", output_dir.join(ENTITY_MAP.file).display()))?;
+    sink.write(&MATCH_PAIRS, pairs)
+        .or_else(|e| match e {
+            // No linked pair at all is a valid result: write the empty table.
+            pipeline_core::CoreError::Empty { .. } => write_empty(&output_dir, pairs),
+            other => Err(other),
+        })
+        .with_context(|| format!("writing {}", output_dir.join(MATCH_PAIRS.file).display()))?;
+    Ok(())
+}
+
+/// The run without matching: every record is its own customer, named from
+/// its record id as a cluster of one would be; `match_pairs` is written
+/// empty (its contract columns only) and the report has no model, so the
+/// stages downstream run as usual.
+fn run_identity(
+    config: &Config,
+    prepared: &Prepared,
+    timer: StageTimer,
+    mut timings: Vec<PhaseTiming>,
+) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let settings = &prepared.settings;
+    let n = prepared.frame.height();
+    let ids = prepared.ids()?;
+    let cluster_of: Vec<u32> = (0..n as u32).collect();
+    let customer_ids = name_clusters(&cluster_of, n, &ids, prepared)?;
+    let sizes = vec![1u32; n];
+    let quality = prepared
+        .truth
+        .as_ref()
+        .map(|t| report::evaluate(&cluster_of, t));
+    let mut entity_map = entity_map_frame(&ids, &customer_ids, &cluster_of, &sizes)?;
+    let mut pairs = match_pairs_frame(&[], &ids, &Comparator::new(&[], &[]), &[], false)?;
+    write_tables(config, &mut entity_map, &mut pairs)?;
+    timings.push(PhaseTiming {
+        phase: "write",
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    let total = timer.elapsed().as_secs_f64();
+    let output_dir = config.output_dir();
+    let report = Report {
+        input: prepared.input.display().to_string(),
+        output_dir: output_dir.display().to_string(),
+        records: n,
+        fields: Vec::new(),
+        resolution: prepared.plan.clone(),
+        blocking: BlockingReport {
+            rules: Vec::new(),
+            candidate_pairs: 0,
+            all_pairs: n as f64 * (n as f64 - 1.0) / 2.0,
+            reduction_ratio: 1.0,
+            pairs_completeness: None,
+            pairs_completeness_findable: None,
+        },
+        model_path: None,
+        model_reused: false,
+        model: None,
+        match_threshold: settings.match_threshold,
+        linked_pairs: 0,
+        clusters: n,
+        multi_record_clusters: 0,
+        largest_cluster: usize::from(n > 0),
+        chain_guard: ChainGuardReport {
+            enabled: false,
+            max_weight: settings.chain_guard.max_weight,
+            min_side: settings.chain_guard.min_side,
+            stats: cluster::GuardStats::default(),
+            clusters_without_guard: n,
+            quality_without_guard: quality.clone(),
+        },
+        quality,
+        timings,
+        total_seconds: total,
+        records_per_second: n as f64 / total.max(1e-9),
+        pairs_compared_per_second: 0.0,
+        peak_rss_bytes: peak_rss_bytes(),
+    };
+    let report_path = output_dir.join(REPORT_FILE);
+    table_io::write_json_atomic(&report_path, &report)
+        .with_context(|| format!("writing {}", report_path.display()))?;
+    timer.finish(n as u64, n as u64, prepared.plan.to_string());
     Ok(report)
 }
 
@@ -737,13 +937,15 @@ fn write_empty(dir: &Path, frame: &mut DataFrame) -> pipeline_core::Result<PathB
     out.commit()
 }
 
-/// Customer id of every cluster from its smallest record id.
+/// Customer id of every cluster from its smallest record id. Two clusters
+/// named alike (`digits_only` on ids whose letters differ: `A1`, `B1`) are
+/// an error: they would become one customer downstream.
 fn name_clusters(
     cluster_of: &[u32],
     clusters: usize,
     ids: &[&str],
-    settings: &Settings,
-) -> Vec<String> {
+    prepared: &Prepared,
+) -> Result<Vec<String>> {
     let mut representative: Vec<Option<&str>> = vec![None; clusters];
     for (r, &c) in cluster_of.iter().enumerate() {
         let slot = &mut representative[c as usize];
@@ -751,10 +953,27 @@ fn name_clusters(
             *slot = Some(ids[r]);
         }
     }
-    representative
-        .into_iter()
-        .map(|rep| customer_id(rep.unwrap_or_default(), settings))
-        .collect()
+    let names: Vec<String> = representative
+        .iter()
+        .map(|rep| customer_id(rep.unwrap_or_default(), &prepared.settings))
+        .collect();
+    if !prepared.settings.customer_id.digits_only {
+        // Distinct record ids with one prefix: distinct names.
+        return Ok(names);
+    }
+    let mut seen: HashMap<&str, usize, FxBuild> = HashMap::default();
+    for (c, name) in names.iter().enumerate() {
+        if let Some(&first) = seen.get(name.as_str()) {
+            return Err(ErError::CustomerIdCollision {
+                path: prepared.input.clone(),
+                record_a: representative[first].unwrap_or_default().to_owned(),
+                record_b: representative[c].unwrap_or_default().to_owned(),
+                customer_id: name.clone(),
+            });
+        }
+        seen.insert(name, c);
+    }
+    Ok(names)
 }
 
 /// The resolved customer id named by representative record `id`.
@@ -792,16 +1011,23 @@ fn entity_map_frame(
     .map_err(build_err("entity_map"))
 }
 
+/// The linked pairs as the `match_pairs` table. Without a model
+/// (`linked_by_model` false: the exact-agreement rule) a pair's probability
+/// is 1 and its weight the evidence of the values it shares.
 fn match_pairs_frame(
     links: &[Link],
     ids: &[&str],
     comparator: &Comparator<'_>,
-    settings: &Settings,
+    fields: &[FieldSettings],
+    linked_by_model: bool,
 ) -> Result<DataFrame> {
     let left: Vec<&str> = links.iter().map(|l| ids[l.a as usize]).collect();
     let right: Vec<&str> = links.iter().map(|l| ids[l.b as usize]).collect();
     let weight: Vec<f64> = links.iter().map(|l| f64::from(l.weight)).collect();
-    let prob: Vec<f64> = weight.iter().map(|&w| probability(w)).collect();
+    let prob: Vec<f64> = weight
+        .iter()
+        .map(|&w| if linked_by_model { probability(w) } else { 1.0 })
+        .collect();
     let mut columns = vec![
         Column::new("record_id_l".into(), left),
         Column::new("record_id_r".into(), right),
@@ -812,7 +1038,7 @@ fn match_pairs_frame(
         .par_iter()
         .map(|l| comparator.pattern(l.a as usize, l.b as usize))
         .collect();
-    for (f, field) in settings.fields.iter().enumerate() {
+    for (f, field) in fields.iter().enumerate() {
         // The comparison level per field, -1 when a value is missing.
         let levels: Vec<i8> = patterns
             .iter()
@@ -916,6 +1142,9 @@ pub fn explain(config: &Config, record_l: &str, record_r: &str) -> anyhow::Resul
     let mut timings = Vec::new();
     let prepared = prepare(config, &mut timings)
         .with_context(|| format!("reading {}", config.input_path().display()))?;
+    if let Some(why) = prepared.plan.without_model() {
+        return Err(ErError::NoModel { why }.into());
+    }
     let settings = &prepared.settings;
     let ids = prepared.ids()?;
     let find = |id: &str| {

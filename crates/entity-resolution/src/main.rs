@@ -38,6 +38,12 @@ struct Args {
     #[arg(long, global = true)]
     threshold: Option<f64>,
 
+    /// Compare nothing: every record is its own customer (as `resolve =
+    /// false` in the settings). entity_map and an empty match_pairs are
+    /// still written.
+    #[arg(long, global = true)]
+    no_entity_resolution: bool,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -63,6 +69,7 @@ fn main() -> ExitCode {
         seed: args.common.seed,
         retrain: args.retrain,
         threshold: args.threshold,
+        no_entity_resolution: args.no_entity_resolution,
     };
     exit_with(match args.command {
         None => entity_resolution::run(&config).map(|report| print!("{report}")),

@@ -10,6 +10,7 @@ use crate::blocking::RuleStats;
 use crate::clean::FxBuild;
 use crate::cluster::GuardStats;
 use crate::fellegi_sunter::Model;
+use crate::plan::ComparisonPlan;
 
 /// The true person of every record, for evaluation only.
 #[derive(Debug, Clone)]
@@ -239,11 +240,16 @@ pub struct Report {
     pub input: String,
     pub output_dir: String,
     pub records: usize,
+    /// The fields compared.
     pub fields: Vec<String>,
+    /// How records were resolved, and the comparisons and blocking rules
+    /// used and dropped.
+    pub resolution: ComparisonPlan,
     pub blocking: BlockingReport,
-    pub model_path: String,
+    /// `None` when nothing was compared (no model).
+    pub model_path: Option<String>,
     pub model_reused: bool,
-    pub model: Model,
+    pub model: Option<Model>,
     pub match_threshold: f64,
     pub linked_pairs: u64,
     pub clusters: usize,
@@ -267,6 +273,7 @@ impl fmt::Display for Report {
             self.input, self.output_dir
         )?;
         writeln!(f, "  {:<34} {:>14}", "records", self.records)?;
+        writeln!(f, "  {}", self.resolution)?;
         writeln!(
             f,
             "  {:<34} {:>14}",
@@ -296,37 +303,9 @@ impl fmt::Display for Report {
                 r.pairs_skipped_by_cap
             )?;
         }
-        writeln!(
-            f,
-            "  {:<34} {:>14}",
-            "model",
-            if self.model_reused {
-                "reused"
-            } else {
-                "trained"
-            }
-        )?;
-        writeln!(
-            f,
-            "  {:<34} {:>14.6}",
-            "lambda (match prior)", self.model.lambda
-        )?;
-        writeln!(
-            f,
-            "  {:<34} {:>14}",
-            "EM iterations",
-            format!(
-                "{}{}",
-                self.model.em_iterations,
-                if self.model.em_converged {
-                    ""
-                } else {
-                    " (cap)"
-                }
-            )
-        )?;
-        for class in &self.model.classes {
-            writeln!(f, "    class {:<28} {:>14.6}", class.name, class.share)?;
+        match &self.model {
+            Some(model) => write_model(f, model, self.model_reused)?,
+            None => writeln!(f, "  {:<34} {:>14}", "model", "none")?,
         }
         writeln!(f, "  {:<34} {:>14}", "linked pairs", self.linked_pairs)?;
         writeln!(f, "  {:<34} {:>14}", "clusters (people)", self.clusters)?;
@@ -383,6 +362,30 @@ impl fmt::Display for Report {
         }
         Ok(())
     }
+}
+
+fn write_model(f: &mut fmt::Formatter<'_>, model: &Model, reused: bool) -> fmt::Result {
+    writeln!(
+        f,
+        "  {:<34} {:>14}",
+        "model",
+        if reused { "reused" } else { "trained" }
+    )?;
+    writeln!(f, "  {:<34} {:>14.6}", "lambda (match prior)", model.lambda)?;
+    writeln!(
+        f,
+        "  {:<34} {:>14}",
+        "EM iterations",
+        format!(
+            "{}{}",
+            model.em_iterations,
+            if model.em_converged { "" } else { " (cap)" }
+        )
+    )?;
+    for class in &model.classes {
+        writeln!(f, "    class {:<28} {:>14.6}", class.name, class.share)?;
+    }
+    Ok(())
 }
 
 fn write_quality(f: &mut fmt::Formatter<'_>, _prefix: &str, q: &Quality) -> fmt::Result {

@@ -191,7 +191,13 @@ pub struct Settings {
     pub id_column: String,
     #[serde(default)]
     pub customer_id: CustomerIdSettings,
+    /// `false`: no matching at all, every record is its own customer (as
+    /// `--no-entity-resolution`); `fields` and `blocking` may then be empty.
+    #[serde(default = "default_resolve")]
+    pub resolve: bool,
+    #[serde(default)]
     pub fields: Vec<FieldSettings>,
+    #[serde(default)]
     pub blocking: Vec<BlockingRule>,
     /// Pairs at or above this match probability are linked.
     #[serde(default = "default_threshold")]
@@ -216,6 +222,9 @@ pub struct Settings {
     pub truth: Option<TruthSettings>,
 }
 
+fn default_resolve() -> bool {
+    true
+}
 fn default_threshold() -> f64 {
     0.9
 }
@@ -282,7 +291,7 @@ impl Settings {
     }
 
     fn validate(&self) -> std::result::Result<(), String> {
-        if self.fields.is_empty() {
+        if self.fields.is_empty() && self.resolve {
             return Err("`fields` is empty: at least one field must be compared".into());
         }
         if self.fields.len() > MAX_FIELDS {
@@ -303,7 +312,7 @@ impl Settings {
                 ));
             }
         }
-        if self.blocking.is_empty() {
+        if self.blocking.is_empty() && self.resolve {
             return Err("`blocking` is empty: at least one blocking rule is needed".into());
         }
         for rule in &self.blocking {
@@ -360,6 +369,32 @@ impl Settings {
             .collect()
     }
 
+    /// These settings with only the fields named in `kept` (in their
+    /// order) and the blocking rules whose keys use only those fields; the
+    /// rules left out come back with the fields they lack.
+    pub fn restricted_to(&self, kept: &[&str]) -> (Settings, Vec<(String, Vec<String>)>) {
+        let mut restricted = self.clone();
+        restricted
+            .fields
+            .retain(|f| kept.contains(&f.name.as_str()));
+        let mut dropped = Vec::new();
+        restricted.blocking.retain(|rule| {
+            let mut lacking: Vec<String> = Vec::new();
+            for key in &rule.keys {
+                let field = key.split_once(':').map_or(key.as_str(), |(f, _)| f);
+                if !kept.contains(&field) && !lacking.iter().any(|l| l == field) {
+                    lacking.push(field.to_owned());
+                }
+            }
+            if lacking.is_empty() {
+                return true;
+            }
+            dropped.push((rule.name.clone(), lacking));
+            false
+        });
+        (restricted, dropped)
+    }
+
     /// A fingerprint of everything a trained model depends on, so that a
     /// saved model is reused only with the settings it was trained for.
     pub fn model_fingerprint(&self) -> String {
@@ -384,6 +419,42 @@ mod tests {
     fn builtin_settings_parse() {
         let s = Settings::customers();
         assert!(s.is_ok(), "{s:?}");
+    }
+
+    #[test]
+    fn restricting_fields_drops_the_rules_that_need_them() {
+        let Ok(s) = Settings::customers() else {
+            panic!("built-in settings parse");
+        };
+        let (r, dropped) = s.restricted_to(&["email", "phone", "last_name"]);
+        let fields: Vec<&str> = r.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["last_name", "email", "phone"],
+            "settings order kept"
+        );
+        let rules: Vec<&str> = r.blocking.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(rules, ["phone", "email_local_part"]);
+        let dob_surname = dropped.iter().find(|(name, _)| name == "dob_surname");
+        assert_eq!(
+            dob_surname.map(|(_, lacking)| lacking.clone()),
+            Some(vec!["date_of_birth".to_owned()])
+        );
+        assert_eq!(dropped.len(), 4);
+        assert!(r.resolved_blocking().is_ok());
+        assert_ne!(r.model_fingerprint(), s.model_fingerprint());
+    }
+
+    #[test]
+    fn resolve_false_needs_no_fields() {
+        let s = Settings::parse("id_column = \"id\"\nresolve = false\n", "x.toml", false);
+        assert!(s.as_ref().is_ok_and(|s| !s.resolve), "{s:?}");
+        let s = Settings::parse("id_column = \"id\"\n", "x.toml", false);
+        assert!(
+            s.as_ref()
+                .is_err_and(|e| e.to_string().contains("`fields` is empty")),
+            "{s:?}"
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //!
 //! A [`TableSpec`] names a file and the columns every reader may rely on.
 //! Stages may add columns; they never rename or drop these. Readers check
-//! the listed columns only, so an extra column never breaks a reader.
+//! the listed columns only, so an extra column never breaks a reader. An
+//! optional column (`nullable`) may also be absent from the file: readers
+//! then see it as all-null, typed as listed.
 
 use polars::prelude::DataType;
 
@@ -108,15 +110,17 @@ pub const CUSTOMERS_RAW: TableSpec = TableSpec {
     file: "customers_raw.parquet",
     columns: &[
         req("record_id", Str),
-        req("first_name", Str),
-        req("last_name", Str),
+        // Identity fields are all optional (entity resolution compares the
+        // ones present); only the key is required.
+        opt("first_name", Str),
+        opt("last_name", Str),
         opt("email", Str),
         opt("phone", Str),
         opt("date_of_birth", Date),
         opt("city", Str),
         opt("province", Str),
         opt("postal_code", Str),
-        req("registration_date", Date),
+        opt("registration_date", Date),
     ],
 };
 

@@ -15,7 +15,7 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::error::{CoreError, Result};
-use crate::schema::TableSpec;
+use crate::schema::{ColumnSpec, TableSpec};
 
 /// A file that appears at its destination only on [`AtomicFile::commit`].
 /// Dropped without commit, it removes its temporary file.
@@ -115,11 +115,15 @@ pub fn write_json_atomic<T: Serialize + ?Sized>(
     write_bytes_atomic(dest, &bytes)
 }
 
-/// Checks that `schema` (of the file at `path`) has every contract column of
-/// `spec` with an acceptable type.
+/// Checks that `schema` (of the file at `path`) has every required contract
+/// column of `spec`, and every contract column it has, with an acceptable
+/// type. An optional column may be absent (readers add it as all-null).
 pub fn check_schema(path: &Path, spec: &TableSpec, schema: &Schema) -> Result<()> {
     for col in spec.columns {
         let Some(found) = schema.get(col.name) else {
+            if col.nullable {
+                continue;
+            }
             return Err(CoreError::MissingColumn {
                 path: path.to_path_buf(),
                 column: col.name.to_owned(),
@@ -136,6 +140,36 @@ pub fn check_schema(path: &Path, spec: &TableSpec, schema: &Schema) -> Result<()
         }
     }
     Ok(())
+}
+
+/// The optional columns of `spec` that `schema` lacks.
+fn absent_optional<'s>(
+    spec: &'s TableSpec,
+    schema: &'s Schema,
+) -> impl Iterator<Item = &'s ColumnSpec> + 's {
+    spec.columns
+        .iter()
+        .filter(move |c| c.nullable && schema.get(c.name).is_none())
+}
+
+/// An all-null column of `col`'s contract type, for an optional column the
+/// file does not have.
+fn null_column(col: &ColumnSpec) -> Expr {
+    lit(NULL).cast(col.ty.dtype()).alias(col.name)
+}
+
+/// Adds every optional column of `spec` that `df` lacks, all-null.
+fn add_absent_optional(path: &Path, spec: &TableSpec, df: DataFrame) -> Result<DataFrame> {
+    let absent: Vec<Expr> = absent_optional(spec, df.schema())
+        .map(null_column)
+        .collect();
+    if absent.is_empty() {
+        return Ok(df);
+    }
+    df.lazy()
+        .with_columns(absent)
+        .collect()
+        .map_err(unreadable(path))
 }
 
 /// Checks columns, types, emptiness and nulls of an in-memory table.
@@ -205,12 +239,13 @@ pub fn read_table_file(path: &Path, spec: &TableSpec) -> Result<DataFrame> {
         .finish()
         .map_err(unreadable(path))?;
     check_frame(path, spec, &df)?;
-    Ok(df)
+    add_absent_optional(path, spec, df)
 }
 
 /// A lazy scan of the table of `spec` in `dir`, whose schema has been
-/// checked from the file's metadata (no data read yet). Emptiness and nulls
-/// are checked only by [`read_table`]; callers of a scan check what they use.
+/// checked from the file's metadata (no data read yet), with every optional
+/// column the file lacks added as all-null. Emptiness and nulls are checked
+/// only by [`read_table`]; callers of a scan check what they use.
 pub fn scan_table(dir: &Path, spec: &TableSpec) -> Result<LazyFrame> {
     let path = table_path(dir, spec);
     ensure_exists(&path, spec)?;
@@ -219,7 +254,12 @@ pub fn scan_table(dir: &Path, spec: &TableSpec) -> Result<LazyFrame> {
         LazyFrame::scan_parquet(pl_path, ScanArgsParquet::default()).map_err(unreadable(&path))?;
     let schema = lf.collect_schema().map_err(unreadable(&path))?;
     check_schema(&path, spec, &schema)?;
-    Ok(lf)
+    let absent: Vec<Expr> = absent_optional(spec, &schema).map(null_column).collect();
+    Ok(if absent.is_empty() {
+        lf
+    } else {
+        lf.with_columns(absent)
+    })
 }
 
 fn parquet_writer(file: File) -> ParquetWriter<File> {

@@ -1,5 +1,6 @@
 //! Behaviour of entity resolution: quality on FEBRL 1 and on generated
-//! customers, stable ids, clear errors without output files, `explain`.
+//! customers, stable ids, clear errors without output files, `explain`,
+//! optional identity columns.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -11,6 +12,7 @@ use polars::prelude::*;
 
 mod generated;
 mod model_file;
+mod optional;
 
 const BIN: &str = env!("CARGO_BIN_EXE_entity-resolution");
 
@@ -276,13 +278,14 @@ fn small_table_resolves_accented_duplicate() {
 }
 
 #[test]
-fn missing_column_is_named_and_nothing_is_written() {
+fn a_missing_record_id_column_is_named_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
-    let mut df = small_customers().drop("email").unwrap();
+    // Identity columns are optional (see `optional`); the key is not.
+    let mut df = small_customers().drop("record_id").unwrap();
     write_parquet(dir.path(), "customers_raw.parquet", &mut df);
     let (ok, stderr) = run_bin(&[], dir.path());
     assert!(!ok);
-    assert!(stderr.contains("column `email` is missing"), "{stderr}");
+    assert!(stderr.contains("column `record_id` is missing"), "{stderr}");
     assert!(outputs(dir.path()).is_empty(), "{:?}", outputs(dir.path()));
 }
 
@@ -369,7 +372,7 @@ fn empty_table_is_an_error_and_nothing_is_written() {
 }
 
 #[test]
-fn settings_naming_unknown_field_or_column_are_errors() {
+fn settings_naming_unknown_field_or_key_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let text = std::fs::read_to_string(febrl_settings()).unwrap();
@@ -401,18 +404,8 @@ fn settings_naming_unknown_field_or_column_are_errors() {
         stderr.contains("bad.toml") && stderr.contains("unknown field `ssn`"),
         "{stderr}"
     );
-    // A field whose column is not in the table.
-    std::fs::write(
-        &settings,
-        text.replace("name = \"suburb\"", "name = \"suburb\"\ncolumn = \"town\""),
-    )
-    .unwrap();
-    let (ok, stderr) = run_with(&settings);
-    assert!(!ok);
-    assert!(
-        stderr.contains("column `town` (field `suburb`) is missing"),
-        "{stderr}"
-    );
+    // (A field whose column is not in the table is dropped, not an error:
+    // see `optional`.)
     // An unknown key.
     std::fs::write(&settings, text.replace("match_threshold", "match_treshold")).unwrap();
     let (ok, stderr) = run_with(&settings);

@@ -347,6 +347,30 @@ fn missing_entity_map_is_a_clear_error_unless_identity_map() {
 }
 
 #[test]
+fn identity_map_needs_only_the_record_ids_of_customers_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path(), false);
+    // A customer table with its key only (every identity column absent).
+    let mut ids = DataFrame::new_infer_height(vec![Column::new(
+        "record_id".into(),
+        ["R1", "R2", "R3", "R4"],
+    )])
+    .unwrap();
+    TableSink::new(dir.path(), false)
+        .write(&CUSTOMERS_RAW, &mut ids)
+        .unwrap();
+    features::run(&config(dir.path(), true)).unwrap();
+    let df =
+        pipeline_core::table_io::read_table(dir.path(), &pipeline_core::schema::CUSTOMER_FEATURES)
+            .unwrap();
+    assert_eq!(df.height(), 4, "one customer per record");
+    // R1's two purchases (100 + 300), under its own id.
+    assert_eq!(value(&df, "R1", "frequency"), Some(2.0));
+    assert_eq!(value(&df, "R1", "monetary_total"), Some(400.0));
+    assert_eq!(value(&df, "R4", "n_records"), Some(1.0));
+}
+
+#[test]
 fn malformed_input_names_file_and_column_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     write_inputs(dir.path(), true);

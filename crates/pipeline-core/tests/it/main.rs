@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use pipeline_core::CoreError;
-use pipeline_core::schema::{OFFERS, TableSpec};
+use pipeline_core::schema::{CUSTOMERS_RAW, ColumnType, OFFERS, TableSpec};
 use pipeline_core::table_io::{TableSink, read_table, scan_table, write_json_atomic};
 use polars::prelude::*;
 
@@ -85,6 +85,66 @@ fn a_missing_column_is_named_with_its_expected_type() {
     );
     let lazy_msg = scan_table(dir.path(), &OFFERS).err().unwrap().to_string();
     assert_eq!(msg, lazy_msg);
+}
+
+#[test]
+fn an_absent_optional_column_reads_as_all_null_of_its_contract_type() {
+    let dir = tempfile::tempdir().unwrap();
+    // customers_raw with its key only: every identity column is optional.
+    let ids =
+        DataFrame::new_infer_height(vec![Column::new("record_id".into(), ["R1", "R2", "R3"])])
+            .unwrap();
+    write_raw(dir.path(), &CUSTOMERS_RAW, ids);
+    let read = read_table(dir.path(), &CUSTOMERS_RAW).unwrap();
+    let scanned = scan_table(dir.path(), &CUSTOMERS_RAW)
+        .unwrap()
+        .collect()
+        .unwrap();
+    for df in [&read, &scanned] {
+        assert_eq!(df.height(), 3);
+        assert_eq!(df.width(), CUSTOMERS_RAW.columns.len());
+        for spec in CUSTOMERS_RAW.columns.iter().filter(|c| c.nullable) {
+            let col = df.column(spec.name).unwrap();
+            assert_eq!(col.dtype(), &spec.ty.dtype(), "{}", spec.name);
+            assert_eq!(col.null_count(), 3, "{} is all-null", spec.name);
+        }
+    }
+    assert_eq!(
+        CUSTOMERS_RAW.column("date_of_birth").map(|c| c.ty),
+        Some(ColumnType::Date)
+    );
+    assert_eq!(
+        read.column("date_of_birth").unwrap().dtype(),
+        &DataType::Date
+    );
+
+    // A present optional column keeps its values; the absent one is added.
+    write_raw(
+        dir.path(),
+        &OFFERS,
+        offers_frame().drop("category").unwrap(),
+    );
+    let offers = read_table(dir.path(), &OFFERS).unwrap();
+    assert_eq!(offers.column("category").unwrap().null_count(), 2);
+    assert_eq!(
+        offers.column("offer_value").unwrap().f64().unwrap().get(0),
+        Some(70.0)
+    );
+    // The writers accept such a table too.
+    let sink = TableSink::new(dir.path().join("out"), false);
+    sink.write(&OFFERS, &mut offers_frame().drop("category").unwrap())
+        .unwrap();
+
+    // The required key stays required.
+    let no_key = DataFrame::new_infer_height(vec![Column::new("email".into(), ["a@b.c"])]).unwrap();
+    write_raw(dir.path(), &CUSTOMERS_RAW, no_key);
+    let msg = read_table(dir.path(), &CUSTOMERS_RAW)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("column `record_id` is missing (expected a string column)"),
+        "{msg}"
+    );
 }
 
 #[test]
