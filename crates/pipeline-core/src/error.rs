@@ -41,6 +41,13 @@ pub enum CoreError {
         count: usize,
     },
 
+    #[error("{path}: column `{column}` holds the value {value}, expected a 0/1 flag")]
+    BadFlag {
+        path: PathBuf,
+        column: String,
+        value: String,
+    },
+
     #[error("{path}: the table is empty (expected at least one row)")]
     Empty { path: PathBuf },
 

@@ -2,7 +2,10 @@
 //!
 //! Readers check the contract columns of a [`TableSpec`] before anyone
 //! touches the data, so a bad file fails with its path, the column and what
-//! was expected rather than deep inside a stage. Writers never leave a
+//! was expected rather than deep inside a stage. Readers accept the lenient
+//! types of the contract (a datetime for a date, integer 0/1 flags, any
+//! number for an f64) and convert them, so a table written by pandas reads
+//! as is; writers produce the exact types. Writers never leave a
 //! half-written file: they write `.NAME.tmp-PID` beside the target and
 //! rename it into place only when everything was written.
 
@@ -15,7 +18,7 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::error::{CoreError, Result};
-use crate::schema::{ColumnSpec, TableSpec};
+use crate::schema::{ColumnSpec, ColumnType, TableSpec};
 
 /// A file that appears at its destination only on [`AtomicFile::commit`].
 /// Dropped without commit, it removes its temporary file.
@@ -172,6 +175,101 @@ fn add_absent_optional(path: &Path, spec: &TableSpec, df: DataFrame) -> Result<D
         .map_err(unreadable(path))
 }
 
+/// How the read path brings a column of a lenient type to its contract type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Widening {
+    /// A lossless (or date-truncating) cast.
+    Cast,
+    /// An integer flag: cast to `u8` once every value is checked to be 0/1.
+    CheckedFlag,
+}
+
+/// The widening a reader applies to a column of `found` type where the
+/// contract says `ty`, if that type is one the contract tolerates on read.
+/// A datetime becomes its date in the stored instant's own frame (UTC for a
+/// time-zone-aware column: polars is built without time-zone support).
+fn widening(ty: ColumnType, found: &DataType) -> Option<Widening> {
+    match ty {
+        ColumnType::Date if matches!(found, DataType::Datetime(_, _)) => Some(Widening::Cast),
+        ColumnType::F64 if *found == DataType::Float32 || found.is_integer() => {
+            Some(Widening::Cast)
+        }
+        ColumnType::Flag if found.is_integer() && *found != DataType::UInt8 => {
+            Some(Widening::CheckedFlag)
+        }
+        _ => None,
+    }
+}
+
+/// The contract columns of `spec` that `schema` holds in a lenient type.
+fn widenings<'s>(
+    spec: &'s TableSpec,
+    schema: &'s Schema,
+) -> impl Iterator<Item = (&'s ColumnSpec, Widening)> + 's {
+    spec.columns.iter().filter_map(move |c| {
+        let found = schema.get(c.name)?;
+        widening(c.ty, found).map(|w| (c, w))
+    })
+}
+
+fn bad_flag(path: &Path, column: &str, value: AnyValue<'_>) -> CoreError {
+    CoreError::BadFlag {
+        path: path.to_path_buf(),
+        column: column.to_owned(),
+        value: value.to_string(),
+    }
+}
+
+/// `values` with nulls and every 0 and 1 left out: what makes an integer
+/// column no flag.
+fn not_a_flag(values: Expr) -> Expr {
+    values.clone().neq(lit(0)).and(values.neq(lit(1)))
+}
+
+/// Converts the lenient columns of `lf` (of `schema`, the file at `path`)
+/// into their contract types; an integer flag that holds another value than
+/// 0/1 is an error. The check reads the flag columns only; the casts join
+/// the plan. Returns the converted frame and its schema.
+fn widen(
+    path: &Path,
+    spec: &TableSpec,
+    lf: LazyFrame,
+    schema: Schema,
+) -> Result<(LazyFrame, Schema)> {
+    let mut casts = Vec::new();
+    let mut widened = schema.clone();
+    for (col_spec, how) in widenings(spec, &schema) {
+        if how == Widening::CheckedFlag {
+            let bad = lf
+                .clone()
+                .select([col(col_spec.name)])
+                .filter(not_a_flag(col(col_spec.name)))
+                .limit(1)
+                .collect()
+                .map_err(unreadable(path))?;
+            if let Some(value) = bad.columns().first().and_then(|c| c.get(0).ok()) {
+                return Err(bad_flag(path, col_spec.name, value));
+            }
+        }
+        casts.push(col(col_spec.name).strict_cast(col_spec.ty.dtype()));
+        widened.with_column(col_spec.name.into(), col_spec.ty.dtype());
+    }
+    if casts.is_empty() {
+        return Ok((lf, schema));
+    }
+    Ok((lf.with_columns(casts), widened))
+}
+
+/// [`widen`] for a table read whole.
+fn widen_frame(path: &Path, spec: &TableSpec, df: DataFrame) -> Result<DataFrame> {
+    if widenings(spec, df.schema()).next().is_none() {
+        return Ok(df);
+    }
+    let schema = (**df.schema()).clone();
+    let (lf, _) = widen(path, spec, df.lazy(), schema)?;
+    lf.collect().map_err(unreadable(path))
+}
+
 /// Checks columns, types, emptiness and nulls of an in-memory table.
 pub fn check_frame(path: &Path, spec: &TableSpec, df: &DataFrame) -> Result<()> {
     check_schema(path, spec, df.schema())?;
@@ -238,14 +336,16 @@ pub fn read_table_file(path: &Path, spec: &TableSpec) -> Result<DataFrame> {
     let df = ParquetReader::new(file)
         .finish()
         .map_err(unreadable(path))?;
+    let df = widen_frame(path, spec, df)?;
     check_frame(path, spec, &df)?;
     add_absent_optional(path, spec, df)
 }
 
 /// A lazy scan of the table of `spec` in `dir`, whose schema has been
-/// checked from the file's metadata (no data read yet), with every optional
-/// column the file lacks added as all-null. Emptiness and nulls are checked
-/// only by [`read_table`]; callers of a scan check what they use.
+/// checked from the file's metadata (no data read yet, but for the values
+/// of an integer flag column, which are checked to be 0/1), with every
+/// optional column the file lacks added as all-null. Emptiness and nulls
+/// are checked only by [`read_table`]; callers of a scan check what they use.
 pub fn scan_table(dir: &Path, spec: &TableSpec) -> Result<LazyFrame> {
     let path = table_path(dir, spec);
     ensure_exists(&path, spec)?;
@@ -253,6 +353,7 @@ pub fn scan_table(dir: &Path, spec: &TableSpec) -> Result<LazyFrame> {
     let mut lf =
         LazyFrame::scan_parquet(pl_path, ScanArgsParquet::default()).map_err(unreadable(&path))?;
     let schema = lf.collect_schema().map_err(unreadable(&path))?;
+    let (lf, schema) = widen(&path, spec, lf, (*schema).clone())?;
     check_schema(&path, spec, &schema)?;
     let absent: Vec<Expr> = absent_optional(spec, &schema).map(null_column).collect();
     Ok(if absent.is_empty() {

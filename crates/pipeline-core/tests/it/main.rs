@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod lenient_types;
+
 use std::path::Path;
 
 use pipeline_core::CoreError;
