@@ -26,6 +26,7 @@ pub mod examples;
 pub mod metrics;
 pub mod ranker;
 pub mod segments;
+pub mod shrinkage;
 pub mod truth;
 
 use std::collections::{BTreeMap, HashMap};
@@ -547,6 +548,37 @@ pub fn flatten_metrics(value: &Value) -> BTreeMap<String, f64> {
     out
 }
 
+/// The `segments` section of `metrics.json`, logged: the sizes and how the
+/// candidate lists came out, of those judged at the test cut-off and of
+/// those served. `smoothing_*` repeat the pseudo-counts under their
+/// earlier names.
+fn segments_section(
+    sizes: &[u64],
+    evaluation: &segments::CandidateStats,
+    serving: &segments::CandidateStats,
+) -> Value {
+    for (which, s) in [("evaluation", evaluation), ("serving", serving)] {
+        tracing::info!(
+            candidates = which,
+            smoothing = s.smoothing,
+            source = ?s.smoothing_source,
+            segments = s.segments,
+            distinct_lists = s.distinct_lists,
+            distinct_sets = s.distinct_sets,
+            offers_never_candidate = s.offers_never_candidate,
+            "segment candidates"
+        );
+    }
+    json!({
+        "k": sizes.len(),
+        "sizes": sizes,
+        "smoothing_evaluation": evaluation.smoothing,
+        "smoothing_serving": serving.smoothing,
+        "candidates_evaluation": evaluation,
+        "candidates_serving": serving,
+    })
+}
+
 /// Records the seconds of step `name` (started at `t`) for
 /// `metrics.json` and logs them with the peak memory so far.
 fn step_done(timings: &mut BTreeMap<&'static str, f64>, name: &'static str, t: Instant) {
@@ -786,7 +818,7 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
             let c = *test_cluster_of.get(&sends.customer_ids[sends.customer[i] as usize])?;
             Some((c, sends.offer[i] as usize, sends.redeemed[i] > 0.5))
         });
-    let (eval_candidates, eval_smoothing) = segments::candidates(
+    let (eval_candidates, eval_stats) = segments::candidates(
         before_test,
         config.clusters,
         &inputs.catalogue.ids,
@@ -883,7 +915,7 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
         let c = *serving_cluster_of.get(&sends.customer_ids[sends.customer[i] as usize])?;
         Some((c, sends.offer[i] as usize, sends.redeemed[i] > 0.5))
     });
-    let (serving_candidates, serving_smoothing): (ClusterCandidates, f64) = segments::candidates(
+    let (serving_candidates, serving_stats) = segments::candidates(
         all_sends,
         config.clusters,
         &inputs.catalogue.ids,
@@ -898,14 +930,7 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
     if let Some(obj) = metrics_json.as_object_mut() {
         obj.insert(
             "segments".into(),
-            json!({
-                "k": config.clusters,
-                "sizes": segment_sizes,
-                // Pseudo-count of the smoothed rates: of the candidates
-                // judged at the test cut-off, and of those served.
-                "smoothing_evaluation": eval_smoothing,
-                "smoothing_serving": serving_smoothing,
-            }),
+            segments_section(&segment_sizes, &eval_stats, &serving_stats),
         );
         obj.insert("timings_seconds".into(), json!(timings));
     }

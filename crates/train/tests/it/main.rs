@@ -15,6 +15,7 @@ use pipeline_core::table_io::{TableSink, read_table};
 use polars::prelude::*;
 use serde_json::Value;
 use train::ranker::{Matrix, Ranker, RankerParams};
+use train::segments::CandidateStats;
 
 fn python() -> PathBuf {
     let venv = std::env::var("OFFERS_PYVENV").unwrap_or_else(|_| {
@@ -650,4 +651,26 @@ fn the_ceiling_example_judges_the_rows_train_evaluates() {
     let oracle = train::metrics::auc(&truth, &labels).unwrap();
     let reported = number(&t.metrics, "temporal.oracle_auc");
     assert!((oracle - reported).abs() < 1e-6, "{oracle} vs {reported}");
+}
+
+#[test]
+fn segment_candidates_report_their_lists() {
+    let t = trained();
+    let lists: ClusterCandidates = read_json(&t.models.join("cluster_candidates.json")).unwrap();
+    let served: CandidateStats =
+        serde_json::from_value(t.metrics["segments"]["candidates_serving"].clone()).unwrap();
+    // Counted again from the written lists.
+    let distinct: std::collections::BTreeSet<&Vec<String>> = lists.values().collect();
+    assert_eq!(served.distinct_lists, distinct.len());
+    let offers = number(&t.metrics, "data.offers") as usize;
+    let used: std::collections::BTreeSet<&String> = lists.values().flatten().collect();
+    assert_eq!(served.offers_never_candidate, offers - used.len());
+    assert_eq!(served.segments, 6);
+    assert_eq!(
+        number(&t.metrics, "segments.smoothing_serving"),
+        served.smoothing
+    );
+    let judged: CandidateStats =
+        serde_json::from_value(t.metrics["segments"]["candidates_evaluation"].clone()).unwrap();
+    assert_eq!(judged.segments, 6);
 }
