@@ -3,15 +3,18 @@
 //! the model directory's artifacts.
 //!
 //! The flow of [`run`]:
-//! 1. read and check every input before any work;
+//! 1. read and check every input before any work, and refuse a test window
+//!    too small to measure ([`evaluation::check_test_window`]);
 //! 2. cut the offer year into windows ([`examples::schedule`]); the
 //!    examples of a window are its sends, with customer features computed
 //!    by the `features` crate from the events before the window;
 //! 3. train the ranker on the earlier windows, stop early on the
 //!    second-to-last, evaluate on the last;
 //! 4. fit the segments on the features at the test cut-off, order each
-//!    segment's offers by smoothed redemption rate before that cut-off and
-//!    measure retrieval and ranking against the true propensities;
+//!    segment's offers by smoothed redemption rate before that cut-off;
+//!    measure the model and three baselines on the test window from the
+//!    redemptions alone ([`evaluation`]), and retrieval and ranking against
+//!    the true propensities when the truth tables are there;
 //! 5. report what a random split with the old system's leaky features
 //!    would have claimed;
 //! 6. write the artifacts atomically, the manifest last.
@@ -21,11 +24,13 @@
 
 pub mod charts;
 pub mod error;
+pub mod evaluation;
 pub mod events;
 pub mod examples;
 pub mod metrics;
 pub mod ranker;
 pub mod segments;
+pub mod shrinkage;
 pub mod truth;
 
 use std::collections::{BTreeMap, HashMap};
@@ -80,6 +85,9 @@ pub struct Config {
     pub kmeans_sample: usize,
     /// Customers whose whole-catalogue ranking is scored against the truth.
     pub eval_customers: usize,
+    /// The cut-offs `k` of precision@k, hit@k and recall@k on the test
+    /// window ([`evaluation::DEFAULT_KS`] by default).
+    pub eval_ks: Vec<usize>,
     /// Rows of each random-split comparison (a seeded sample).
     pub random_split_rows: usize,
     /// The ranker is fitted on a seeded sample of at most this many
@@ -109,6 +117,9 @@ impl Config {
         }
         if self.candidates < 1 {
             return bad("--candidates must be at least 1");
+        }
+        if self.eval_ks.is_empty() || self.eval_ks.contains(&0) {
+            return bad("--eval-k must list cut-offs of at least 1, such as 1,3,5");
         }
         if self.smoothing.is_some_and(|m| m.is_nan() || m < 0.0) {
             return bad("--smoothing must be >= 0");
@@ -547,6 +558,68 @@ pub fn flatten_metrics(value: &Value) -> BTreeMap<String, f64> {
     out
 }
 
+/// The closing summary's figures: the truth-free ones always, those
+/// against the generator's truth when it was there, and what the old
+/// leaky split claims. A figure that could not be computed reads `n/a`,
+/// never `NaN`.
+fn closing_line(
+    flat: &BTreeMap<String, f64>,
+    truth_free: &evaluation::Evaluation,
+    model_version: &str,
+) -> String {
+    let get = |k: &str| flat.get(k).copied().filter(|v| v.is_finite());
+    let mut line = truth_free.summary();
+    if get("temporal.oracle_auc").is_some() {
+        line.push_str(&format!(
+            "; oracle AUC {}",
+            evaluation::shown(get("temporal.oracle_auc"))
+        ));
+    }
+    if let Some(share) = get("ranking.top3_expected_redemptions_share") {
+        line.push_str(&format!(
+            ", top-3 expected redemptions {:.1}% of best, NDCG@3 {}",
+            100.0 * share,
+            evaluation::shown(get("ranking.ndcg_at_3")),
+        ));
+    }
+    line.push_str(&format!(
+        "; random split with leaky features claimed AUC {}; model {model_version}",
+        evaluation::shown(get("random_split_leaky_features.figures.auc")),
+    ));
+    line
+}
+
+/// The `segments` section of `metrics.json`, logged: the sizes and how the
+/// candidate lists came out, of those judged at the test cut-off and of
+/// those served. `smoothing_*` repeat the pseudo-counts under their
+/// earlier names.
+fn segments_section(
+    sizes: &[u64],
+    evaluation: &segments::CandidateStats,
+    serving: &segments::CandidateStats,
+) -> Value {
+    for (which, s) in [("evaluation", evaluation), ("serving", serving)] {
+        tracing::info!(
+            candidates = which,
+            smoothing = s.smoothing,
+            source = ?s.smoothing_source,
+            segments = s.segments,
+            distinct_lists = s.distinct_lists,
+            distinct_sets = s.distinct_sets,
+            offers_never_candidate = s.offers_never_candidate,
+            "segment candidates"
+        );
+    }
+    json!({
+        "k": sizes.len(),
+        "sizes": sizes,
+        "smoothing_evaluation": evaluation.smoothing,
+        "smoothing_serving": serving.smoothing,
+        "candidates_evaluation": evaluation,
+        "candidates_serving": serving,
+    })
+}
+
 /// Records the seconds of step `name` (started at `t`) for
 /// `metrics.json` and logs them with the peak memory so far.
 fn step_done(timings: &mut BTreeMap<&'static str, f64>, name: &'static str, t: Instant) {
@@ -574,6 +647,19 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
     let layout = RankerLayout::new(&feature_cols, &names)?;
     let inputs = read_inputs(config, &names)?;
     step_done(&mut timings, "read_inputs", t);
+    let first_send = inputs.sends.day.iter().copied().min().unwrap_or_default();
+    let last_send = inputs.sends.day.iter().copied().max().unwrap_or_default();
+    let snapshots = examples::schedule(first_send, last_send, config.window_days as i32)?;
+    let (test_snap, valid_snap) = (
+        snapshots[snapshots.len() - 1],
+        snapshots[snapshots.len() - 2],
+    );
+    let windows: Vec<Vec<usize>> = snapshots
+        .iter()
+        .map(|s| inputs.sends.in_window(s.cutoff, s.end))
+        .collect();
+    let test_rows = &windows[windows.len() - 1];
+    evaluation::check_test_window(&inputs.sends, test_rows, test_snap, config.window_days)?;
     // Before any training work: a tracking server that is down fails here.
     let tracker = tracking::Tracker::from_uri(
         config.tracking_uri.as_deref(),
@@ -603,24 +689,12 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
         .log_params(&config_params(config))
         .context("logging the run's parameters")?;
 
-    let first_send = inputs.sends.day.iter().copied().min().unwrap_or_default();
-    let last_send = inputs.sends.day.iter().copied().max().unwrap_or_default();
-    let snapshots = examples::schedule(first_send, last_send, config.window_days as i32)?;
-    let (test_snap, valid_snap) = (
-        snapshots[snapshots.len() - 1],
-        snapshots[snapshots.len() - 2],
-    );
-
     // Examples: earlier windows train, the next validates, the last tests.
     // Only the training rows the ranker is fitted on and the rows of the
     // random-split pool are built (and their customers' features
     // computed): their positions among the rows of every window in a row
     // are drawn first.
     let t = Instant::now();
-    let windows: Vec<Vec<usize>> = snapshots
-        .iter()
-        .map(|s| inputs.sends.in_window(s.cutoff, s.end))
-        .collect();
     let train_windows = snapshots.len() - 2;
     let train_rows: usize = windows[..train_windows].iter().map(Vec::len).sum();
     let fit_picks = (config.max_train_rows > 0 && train_rows > config.max_train_rows)
@@ -786,7 +860,7 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
             let c = *test_cluster_of.get(&sends.customer_ids[sends.customer[i] as usize])?;
             Some((c, sends.offer[i] as usize, sends.redeemed[i] > 0.5))
         });
-    let (eval_candidates, eval_smoothing) = segments::candidates(
+    let (eval_candidates, eval_stats) = segments::candidates(
         before_test,
         config.clusters,
         &inputs.catalogue.ids,
@@ -794,6 +868,18 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
         config.candidates,
     );
     step_done(&mut timings, "segments", t);
+    let t = Instant::now();
+    let truth_free = evaluation::evaluate(&evaluation::TestWindow {
+        sends,
+        rows: &test.rows,
+        scores: &test_pred,
+        cutoff: test_snap.cutoff,
+        catalogue: &inputs.catalogue,
+        candidates: &eval_candidates,
+        segment_of: &test_cluster_of,
+        ks: &config.eval_ks,
+    });
+    step_done(&mut timings, "truth_free_evaluation", t);
 
     let mut metrics_json = json!({
         "data": {
@@ -814,6 +900,7 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
             "feature_count": feature_cols.len(),
         },
         "temporal": temporal,
+        "evaluation": &truth_free,
     });
     let t = Instant::now();
     if let Some(truth) = &inputs.truth {
@@ -883,7 +970,7 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
         let c = *serving_cluster_of.get(&sends.customer_ids[sends.customer[i] as usize])?;
         Some((c, sends.offer[i] as usize, sends.redeemed[i] > 0.5))
     });
-    let (serving_candidates, serving_smoothing): (ClusterCandidates, f64) = segments::candidates(
+    let (serving_candidates, serving_stats) = segments::candidates(
         all_sends,
         config.clusters,
         &inputs.catalogue.ids,
@@ -898,14 +985,7 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
     if let Some(obj) = metrics_json.as_object_mut() {
         obj.insert(
             "segments".into(),
-            json!({
-                "k": config.clusters,
-                "sizes": segment_sizes,
-                // Pseudo-count of the smoothed rates: of the candidates
-                // judged at the test cut-off, and of those served.
-                "smoothing_evaluation": eval_smoothing,
-                "smoothing_serving": serving_smoothing,
-            }),
+            segments_section(&segment_sizes, &eval_stats, &serving_stats),
         );
         obj.insert("timings_seconds".into(), json!(timings));
     }
@@ -942,19 +1022,10 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
     tracked
         .finish(tracking::RunStatus::Finished)
         .context("closing the tracked run")?;
-    let get = |k: &str| flat.get(k).copied().unwrap_or(f64::NAN);
     let summary = timer.finish(
         sends.len() as u64,
         inputs.serving.len() as u64,
-        format!(
-            "temporal AUC {:.4} (oracle {:.4}), top-3 expected redemptions {:.1}% of best, NDCG@3 {:.3};              random split with leaky features claimed AUC {:.4}; model {}",
-            get("temporal.auc"),
-            get("temporal.oracle_auc"),
-            100.0 * get("ranking.top3_expected_redemptions_share"),
-            get("ranking.ndcg_at_3"),
-            get("random_split_leaky_features.figures.auc"),
-            written,
-        ),
+        closing_line(&flat, &truth_free, &written),
     );
     Ok(TrainOutcome {
         summary,
@@ -1051,6 +1122,15 @@ fn config_params(config: &Config) -> Vec<(String, String)> {
         ),
         ("kmeans_sample", config.kmeans_sample.to_string()),
         ("eval_customers", config.eval_customers.to_string()),
+        (
+            "eval_k",
+            config
+                .eval_ks
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
         ("random_split_rows", config.random_split_rows.to_string()),
         ("max_train_rows", config.max_train_rows.to_string()),
         ("learning_rate", r.learning_rate.to_string()),

@@ -41,6 +41,10 @@ struct Args {
     /// Customers whose whole-catalogue ranking is scored against the truth.
     #[arg(long, default_value_t = 10_000)]
     eval_customers: usize,
+    /// Cut-offs k of precision@k, hit@k and recall@k of redemptions on the
+    /// test window, per customer (comma-separated).
+    #[arg(long = "eval-k", value_delimiter = ',', default_values_t = train::evaluation::DEFAULT_KS)]
+    eval_ks: Vec<usize>,
     /// Rows of each random-split comparison. They only show what the old
     /// leaky split would claim (AUC about 0.98 against 0.72): 100k rows
     /// tell that as well as 300k, in a third of the time.
@@ -101,6 +105,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         smoothing: args.smoothing,
         kmeans_sample: args.kmeans_sample,
         eval_customers: args.eval_customers,
+        eval_ks: args.eval_ks,
         random_split_rows: args.random_split_rows,
         max_train_rows: args.max_train_rows,
         experiment: args.experiment,

@@ -14,7 +14,9 @@ use pipeline_core::schema::{CUSTOMER_FEATURES, CUSTOMER_SEGMENTS, OFFERS};
 use pipeline_core::table_io::{TableSink, read_table};
 use polars::prelude::*;
 use serde_json::Value;
+use train::evaluation::Evaluation;
 use train::ranker::{Matrix, Ranker, RankerParams};
+use train::segments::CandidateStats;
 
 fn python() -> PathBuf {
     let venv = std::env::var("OFFERS_PYVENV").unwrap_or_else(|_| {
@@ -53,6 +55,7 @@ fn config(data: &Path, models: &Path) -> train::Config {
         smoothing: None,
         kmeans_sample: 50_000,
         eval_customers: 5_000,
+        eval_ks: train::evaluation::DEFAULT_KS.to_vec(),
         random_split_rows: 50_000,
         max_train_rows: 0,
         experiment: "it".to_owned(),
@@ -181,6 +184,8 @@ struct Trained {
     data: PathBuf,
     models: PathBuf,
     metrics: Value,
+    /// The closing summary line.
+    summary: String,
 }
 
 fn generate(dir: &Path, customers: u64, offers: usize) {
@@ -215,6 +220,7 @@ fn trained() -> &'static Trained {
             data,
             models,
             metrics: outcome.metrics,
+            summary: outcome.summary.to_string(),
         }
     })
 }
@@ -650,4 +656,143 @@ fn the_ceiling_example_judges_the_rows_train_evaluates() {
     let oracle = train::metrics::auc(&truth, &labels).unwrap();
     let reported = number(&t.metrics, "temporal.oracle_auc");
     assert!((oracle - reported).abs() < 1e-6, "{oracle} vs {reported}");
+}
+
+/// Every number of a JSON value, with its path.
+fn numbers(v: &Value, path: &str, out: &mut Vec<(String, Value)>) {
+    match v {
+        Value::Object(map) => map
+            .iter()
+            .for_each(|(k, v)| numbers(v, &format!("{path}.{k}"), out)),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| numbers(v, &format!("{path}[{i}]"), out)),
+        other => out.push((path.to_owned(), other.clone())),
+    }
+}
+
+#[test]
+fn without_truth_tables_the_figures_are_truth_free_finite_and_the_same() {
+    let t = trained();
+    // The same data without the generator's truth: a user's own tables.
+    let root = tempfile::tempdir().unwrap();
+    let (data, models) = (root.path().join("data"), root.path().join("models"));
+    std::fs::create_dir_all(&data).unwrap();
+    for name in entries(&t.data) {
+        if !name.starts_with("truth_propensity") && !name.starts_with("customers_truth") {
+            std::fs::copy(t.data.join(&name), data.join(&name)).unwrap();
+        }
+    }
+    let outcome = train::run(&config(&data, &models)).unwrap();
+    let m: Value = read_json(&models.join("metrics.json")).unwrap();
+    for gone in ["ranking", "retrieval"] {
+        assert!(m.get(gone).is_none(), "{gone} without truth: {}", m[gone]);
+    }
+    assert!(m["temporal"].get("oracle_auc").is_none());
+    // Every new figure is there, a number, finite, for the model and each
+    // baseline; the typed section reads back.
+    let e: Evaluation = serde_json::from_value(m["evaluation"].clone()).unwrap();
+    let mut leaves = Vec::new();
+    numbers(&m["evaluation"], "evaluation", &mut leaves);
+    for (path, v) in &leaves {
+        let ok = v.as_f64().is_some_and(f64::is_finite) || v.is_string();
+        assert!(ok, "{path} = {v}");
+    }
+    for figures in [
+        &e.model,
+        &e.baselines.offer_type_rate,
+        &e.baselines.customer_rate,
+        &e.baselines.segment_candidate_order,
+    ] {
+        assert!(figures.auc.is_some() && figures.precision_at_10pct.is_some());
+        assert_eq!(figures.at_k.keys().copied().collect::<Vec<_>>(), [1, 3, 5]);
+        for at in figures.at_k.values() {
+            for v in [at.precision, at.hit, at.recall] {
+                assert!(v.is_some_and(|v| (0.0..=1.0).contains(&v)), "{at:?}");
+            }
+        }
+    }
+    assert_eq!(e.rows as f64, number(&m, "data.test_rows"));
+    assert!(
+        e.lift_over_best_baseline
+            .auc
+            .as_ref()
+            .unwrap()
+            .ratio
+            .is_some()
+    );
+    // The model beats every baseline on AUC and precision@10% on this data.
+    let lift = &e.lift_over_best_baseline;
+    assert!(lift.auc.as_ref().unwrap().ratio.unwrap() > 1.0, "{lift:?}");
+    assert!(
+        lift.precision_at_10pct.as_ref().unwrap().ratio.unwrap() > 1.0,
+        "{lift:?}"
+    );
+    // The truth only adds figures: the truth-free ones are the same.
+    assert_eq!(m["evaluation"], t.metrics["evaluation"]);
+    assert_eq!(m["temporal"]["auc"], t.metrics["temporal"]["auc"]);
+    // The closing line: truth-free figures, no NaN; with the truth, both.
+    let line = outcome.summary.to_string();
+    assert!(!line.contains("NaN"), "{line}");
+    assert!(
+        line.contains("precision@10%")
+            && line.contains("best baseline")
+            && !line.contains("oracle"),
+        "{line}"
+    );
+    assert!(!t.summary.contains("NaN"), "{}", t.summary);
+    assert!(
+        t.summary.contains("precision@10%") && t.summary.contains("oracle AUC"),
+        "{}",
+        t.summary
+    );
+}
+
+#[test]
+fn segment_candidates_report_their_lists() {
+    let t = trained();
+    let lists: ClusterCandidates = read_json(&t.models.join("cluster_candidates.json")).unwrap();
+    let served: CandidateStats =
+        serde_json::from_value(t.metrics["segments"]["candidates_serving"].clone()).unwrap();
+    // Counted again from the written lists.
+    let distinct: std::collections::BTreeSet<&Vec<String>> = lists.values().collect();
+    assert_eq!(served.distinct_lists, distinct.len());
+    let offers = number(&t.metrics, "data.offers") as usize;
+    let used: std::collections::BTreeSet<&String> = lists.values().flatten().collect();
+    assert_eq!(served.offers_never_candidate, offers - used.len());
+    assert_eq!(served.segments, 6);
+    assert_eq!(
+        number(&t.metrics, "segments.smoothing_serving"),
+        served.smoothing
+    );
+    let judged: CandidateStats =
+        serde_json::from_value(t.metrics["segments"]["candidates_evaluation"].clone()).unwrap();
+    assert_eq!(judged.segments, 6);
+}
+
+#[test]
+fn a_test_window_too_small_to_measure_is_a_clear_error_and_writes_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let models = root.path().join("models");
+    generate(&data, 300, 8);
+    features::run(&features::Config {
+        data_dir: data.clone(),
+        csv: false,
+        cutoff: None,
+        identity_map: true,
+    })
+    .unwrap();
+    let mut c = config(&data, &models);
+    c.window_days = 7;
+    let msg = format!("{:#}", train::run(&c).unwrap_err());
+    assert!(
+        msg.contains("the test window [2026-06-24, 2026-07-01)")
+            && msg.contains("at least 100 sends, 10 redeemed and 10 not")
+            && msg.contains("pass a longer --window-days"),
+        "{msg}"
+    );
+    assert!(entries(&models).is_empty(), "{:?}", entries(&models));
+    assert!(!data.join("customer_segments.parquet").exists());
 }
