@@ -1,7 +1,7 @@
 //! Shared plumbing of the offer-recommendation pipeline.
 //!
 //! Everything two stages must agree on lives here: the table contract of
-//! `shared/contract.md` as code ([`schema`]), validated and atomic Parquet
+//! `docs/contract.md` as code ([`schema`]), validated and atomic Parquet
 //! I/O ([`table_io`]), the command-line arguments every stage takes
 //! ([`cli`]), dates ([`calendar`]) and logging, progress and the closing
 //! summary line ([`telemetry`]).

@@ -1,4 +1,4 @@
-//! The table contract of `shared/contract.md` as code.
+//! The table contract of `docs/contract.md` as code.
 //!
 //! A [`TableSpec`] names a file and the columns every reader may rely on.
 //! Stages may add columns; they never rename or drop these. Readers check
