@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod complete_journey;
 mod default_contract;
 mod errors;
 mod rejects;
