@@ -9,7 +9,7 @@
 //! flags, filters. [`run`] goes in three steps:
 //!
 //! 1. [`source`] and [`plan`] check the whole mapping against the sources'
-//!    schemas and the contract before any row is read;
+//!    schemas and the contract before any table is built;
 //! 2. [`table`] builds each table; a row that breaks a rule is rejected,
 //!    counted by rule and column, and kept for its rejects file;
 //! 3. when no table rejects more than `max_reject_share` of its rows,

@@ -1,5 +1,5 @@
 //! The mapping checked against the contract and the sources' schemas, into
-//! one [`TablePlan`] per table, before any row is read: every source,
+//! one [`TablePlan`] per table, before any table is built: every source,
 //! column, key and option the mapping names exists and fits, every
 //! required contract column has a rule, and every constant parses. A
 //! problem is a [`IngestError::Mapping`] naming the key path, or a
