@@ -4,6 +4,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
@@ -263,4 +265,67 @@ pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     false
+}
+
+/// Recommendation requests from background threads until stopped, counted
+/// as answered (200) or failed (anything else).
+pub struct Traffic {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Traffic {
+    /// `threads` clients cycling through `ids` (each thread its own stride).
+    pub fn start(app: &Arc<TestApp>, ids: &[String], threads: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let threads = (0..threads)
+            .map(|t| {
+                let (app, stop, ok, failed) = (
+                    Arc::clone(app),
+                    Arc::clone(&stop),
+                    Arc::clone(&ok),
+                    Arc::clone(&failed),
+                );
+                let ids = ids.to_vec();
+                std::thread::spawn(move || {
+                    let mut i = t;
+                    while !stop.load(Ordering::Relaxed) {
+                        let status = app
+                            .get(&format!("/recommend/{}", ids[i % ids.len()]))
+                            .status();
+                        (if status == 200 { &ok } else { &failed }).fetch_add(1, Ordering::Relaxed);
+                        i += 7;
+                    }
+                })
+            })
+            .collect();
+        Self {
+            stop,
+            ok,
+            failed,
+            threads,
+        }
+    }
+
+    /// Waits until at least `n` requests were answered (at most 30 s).
+    pub fn wait_for_answers(&self, n: u64) -> bool {
+        eventually(Duration::from_secs(30), || {
+            self.ok.load(Ordering::Relaxed) >= n
+        })
+    }
+
+    /// Stops the clients; returns (answered, failed).
+    pub fn stop(self) -> (u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
 }

@@ -5,12 +5,10 @@
 //! end of such files and killed the process.)
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
 
 use pipeline_core::artifacts;
 
-use crate::helpers::{TestApp, TestFixture, default_fixture, eventually};
+use crate::helpers::{TestApp, TestFixture, Traffic, default_fixture};
 
 const TOKEN: &str = "test-admin-token";
 
@@ -124,24 +122,7 @@ fn every_cut_and_lie_is_refused_on_reload_under_traffic() {
     settings.admin_token = Some(TOKEN.to_owned());
     let app = Arc::new(TestApp::spawn(settings));
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let traffic: Vec<_> = (0..2)
-        .map(|t| {
-            let (app, stop, ok, failed) = (app.clone(), stop.clone(), ok.clone(), failed.clone());
-            let ids = fixture.data.customer_ids.clone();
-            std::thread::spawn(move || {
-                let mut i = t;
-                while !stop.load(Ordering::Relaxed) {
-                    let status = app
-                        .get(&format!("/recommend/{}", ids[i % ids.len()]))
-                        .status();
-                    (if status == 200 { &ok } else { &failed }).fetch_add(1, Ordering::Relaxed);
-                    i += 7;
-                }
-            })
-        })
-        .collect();
+    let traffic = Traffic::start(&app, &fixture.data.customer_ids, 2);
 
     let mut cases: Vec<(String, String)> = cut_points(&text)
         .into_iter()
@@ -164,15 +145,9 @@ fn every_cut_and_lie_is_refused_on_reload_under_traffic() {
         let serving = app.get_json("/").1["model"]["model_version"].clone();
         assert_eq!(serving, "fixture-v1", "{what}: the old model keeps serving");
     }
-    assert!(
-        eventually(Duration::from_secs(30), || ok.load(Ordering::Relaxed) > 50),
-        "traffic ran"
-    );
-    stop.store(true, Ordering::Relaxed);
-    for t in traffic {
-        t.join().unwrap();
-    }
-    assert_eq!(failed.load(Ordering::Relaxed), 0, "no request failed");
+    assert!(traffic.wait_for_answers(50), "traffic ran");
+    let (_, failed) = traffic.stop();
+    assert_eq!(failed, 0, "no request failed");
     let metrics = app.get("/metrics").text().unwrap();
     let refused = format!(
         "offers_model_reloads_total{{result=\"refused\"}} {}",

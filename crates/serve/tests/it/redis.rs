@@ -1,12 +1,11 @@
 //! The service over real `redis-server` processes started by the tests.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serve::fixture::{FixtureSpec, write_data};
 
-use crate::helpers::{RedisServer, TestApp, default_fixture, eventually};
+use crate::helpers::{RedisServer, TestApp, Traffic, default_fixture, eventually};
 
 #[test]
 fn serves_from_redis_including_aliases() {
@@ -109,35 +108,19 @@ fn a_generation_switch_during_traffic_drops_no_request() {
     let newcomer = next.customer_ids[450].clone();
     assert_eq!(app.get_json(&format!("/recommend/{newcomer}")).0, 404);
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let traffic: Vec<_> = (0..2)
-        .map(|t| {
-            let (app, stop, ok, failed) = (app.clone(), stop.clone(), ok.clone(), failed.clone());
-            let ids: Vec<String> = fixture.data.customer_ids.clone();
-            std::thread::spawn(move || {
-                let mut i = t;
-                while !stop.load(Ordering::Relaxed) {
-                    let status = app
-                        .get(&format!("/recommend/{}", ids[i % ids.len()]))
-                        .status();
-                    (if status == 200 { &ok } else { &failed }).fetch_add(1, Ordering::Relaxed);
-                    i += 13;
-                }
-            })
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(200));
+    let traffic = Traffic::start(&app, &fixture.data.customer_ids, 2);
+    assert!(
+        traffic.wait_for_answers(20),
+        "traffic ran before the switch"
+    );
     assert_eq!(redis.load(next_dir.path()), 2);
-    std::thread::sleep(Duration::from_millis(200));
-    stop.store(true, Ordering::Relaxed);
-    for t in traffic {
-        t.join().unwrap();
-    }
-    assert!(ok.load(Ordering::Relaxed) > 20);
+    let across = traffic.stop();
+    let traffic = Traffic::start(&app, &fixture.data.customer_ids, 2);
+    assert!(traffic.wait_for_answers(20), "traffic ran after the switch");
+    let (_, failed) = traffic.stop();
     assert_eq!(
-        failed.load(Ordering::Relaxed),
-        0,
+        (across.1, failed),
+        (0, 0),
         "no request failed across the switch"
     );
 

@@ -2,12 +2,11 @@
 //! broken models refused while the old one keeps serving.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use pipeline_core::artifacts;
 use serve::fixture::{FixtureSpec, write_model};
 
-use crate::helpers::{TestApp, default_fixture};
+use crate::helpers::{TestApp, Traffic, default_fixture};
 
 const TOKEN: &str = "test-admin-token";
 
@@ -49,24 +48,7 @@ fn reload_swaps_a_good_model_during_traffic_and_refuses_broken_ones() {
     assert_eq!(version(&app), "fixture-v1");
 
     // Traffic through every reload: no request may fail.
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let traffic: Vec<_> = (0..2)
-        .map(|t| {
-            let (app, stop, ok, failed) = (app.clone(), stop.clone(), ok.clone(), failed.clone());
-            let ids = fixture.data.customer_ids.clone();
-            std::thread::spawn(move || {
-                let mut i = t;
-                while !stop.load(Ordering::Relaxed) {
-                    let status = app
-                        .get(&format!("/recommend/{}", ids[i % ids.len()]))
-                        .status();
-                    (if status == 200 { &ok } else { &failed }).fetch_add(1, Ordering::Relaxed);
-                    i += 7;
-                }
-            })
-        })
-        .collect();
+    let traffic = Traffic::start(&app, &fixture.data.customer_ids, 2);
 
     // 1. A truncated ranker.txt with a manifest that matches it (so the
     //    checksum does not catch it): the model itself is refused.
@@ -133,17 +115,9 @@ fn reload_swaps_a_good_model_during_traffic_and_refuses_broken_ones() {
     assert_eq!(body["model"]["model_version"], "fixture-v2");
     assert_eq!(version(&app), "fixture-v2");
 
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    stop.store(true, Ordering::Relaxed);
-    for t in traffic {
-        t.join().unwrap();
-    }
-    assert!(ok.load(Ordering::Relaxed) > 20, "traffic ran");
-    assert_eq!(
-        failed.load(Ordering::Relaxed),
-        0,
-        "no request failed during reloads"
-    );
+    assert!(traffic.wait_for_answers(20), "traffic ran");
+    let (_, failed) = traffic.stop();
+    assert_eq!(failed, 0, "no request failed during reloads");
     let text = app.get("/metrics").text().unwrap();
     assert!(
         text.contains("offers_model_reloads_total{result=\"refused\"} 3"),
