@@ -14,10 +14,13 @@ use feature_store::{
 
 const STAGING: i64 = 1;
 
+/// Short enough that the down and frozen cases end well inside a test,
+/// long enough that a connect on a loaded CI machine (two cores, every
+/// test binary starting its own servers) does not time out.
 fn quick() -> RedisTimeouts {
     RedisTimeouts {
-        connect: Duration::from_millis(300),
-        response: Duration::from_millis(300),
+        connect: Duration::from_secs(2),
+        response: Duration::from_secs(2),
     }
 }
 
@@ -294,7 +297,7 @@ async fn redis_down_gives_unavailable_quickly_and_the_store_recovers_by_itself()
     let err = loop {
         match store.lookup("CUS00003").await {
             Err(StoreError::NoGeneration { .. }) => break None,
-            Err(e) if started.elapsed() < Duration::from_secs(5) => {
+            Err(e) if started.elapsed() < Duration::from_secs(60) => {
                 assert!(e.is_unavailable(), "{e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
@@ -323,7 +326,7 @@ async fn redis_down_gives_unavailable_quickly_and_the_store_recovers_by_itself()
             }
             other => {
                 assert!(
-                    started.elapsed() < Duration::from_secs(5),
+                    started.elapsed() < Duration::from_secs(60),
                     "no recovery: {other:?}"
                 );
                 tokio::time::sleep(Duration::from_millis(50)).await;

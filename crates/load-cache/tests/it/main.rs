@@ -42,8 +42,8 @@ fn runtime() -> tokio::runtime::Runtime {
 
 fn timeouts() -> RedisTimeouts {
     RedisTimeouts {
-        connect: Duration::from_millis(500),
-        response: Duration::from_millis(500),
+        connect: Duration::from_secs(2),
+        response: Duration::from_secs(2),
     }
 }
 

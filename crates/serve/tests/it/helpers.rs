@@ -45,11 +45,15 @@ impl TestFixture {
     }
 
     pub fn redis_settings(&self, redis: &RedisServer) -> Settings {
-        Settings::local(
+        let mut settings = Settings::local(
             self.data_dir(),
             self.model_dir(),
             StoreSettings::Redis { url: redis.url() },
-        )
+        );
+        // The production default (250 ms) is for a quiet network; the tests
+        // share two cores with every other test binary and its servers.
+        settings.store_timeout = Duration::from_secs(2);
+        settings
     }
 }
 
