@@ -1,6 +1,19 @@
 //! Services sold (ten in four categories) and the offer catalogue.
 
-use pipeline_core::catalogue::{OFFER_TYPES, SERVICE_CATEGORIES};
+/// The four service categories of the generated car-service business (ten
+/// services in all). The pipeline reads its vocabulary from the data; only
+/// the generator names categories.
+pub const SERVICE_CATEGORIES: [&str; 4] = ["Maintenance", "Repair", "Detailing", "Tires"];
+
+/// The six offer types of the generated business.
+pub const OFFER_TYPES: [&str; 6] = [
+    "Free Service",
+    "Discount",
+    "Points",
+    "Credit",
+    "Bundle",
+    "Referral",
+];
 use pipeline_core::ranker_input::OfferAttributes;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};

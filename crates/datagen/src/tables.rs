@@ -1,7 +1,7 @@
 //! Turns a generated chunk into the contract's tables, once the global
 //! offsets of its ids are known.
 
-use pipeline_core::catalogue::SERVICE_CATEGORIES;
+use crate::catalogue::SERVICE_CATEGORIES;
 use polars::prelude::*;
 
 use crate::catalogue::{Offer, SERVICES};

@@ -12,13 +12,12 @@
 //! Counts, totals and shares of such a customer are 0, never null.
 //!
 //! Column names follow `pipeline_core::ranker_input`: `spend_share_{cat}`,
-//! `txn_share_{cat}`, `offers_{received,opened,clicked,redeemed}_{type}`,
-//! with slugs from `pipeline_core::catalogue`.
+//! `txn_share_{cat}`, `offers_{outcome}_{type}`, with the slugs and the
+//! outcomes of the data's [`Vocabulary`] ([`vocabulary_from_data`]).
 
 use chrono::NaiveDate;
 use pipeline_core::calendar::to_epoch_days;
-use pipeline_core::catalogue::{OFFER_TYPES, SERVICE_CATEGORIES, slug};
-use pipeline_core::schema::OFFER_OUTCOMES;
+use pipeline_core::vocabulary::{OFFER_OUTCOMES, OTHER, Terms, Vocabulary};
 use polars::prelude::*;
 
 use crate::error::{FeaturesError, Result};
@@ -37,8 +36,145 @@ pub const NULLABLE_FEATURES: [&str; 9] = [
     "mean_days_between",
 ];
 
-/// Every feature column, in order: the contract's list.
-pub use pipeline_core::schema::customer_feature_names as feature_names;
+/// How many categories and offer types the vocabulary keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VocabularyLimits {
+    pub max_categories: usize,
+    pub max_offer_types: usize,
+}
+
+impl Default for VocabularyLimits {
+    fn default() -> Self {
+        Self {
+            max_categories: pipeline_core::vocabulary::DEFAULT_MAX_TERMS,
+            max_offer_types: pipeline_core::vocabulary::DEFAULT_MAX_TERMS,
+        }
+    }
+}
+
+fn polars_error(what: &str) -> impl FnOnce(PolarsError) -> FeaturesError + '_ {
+    move |source| FeaturesError::Polars {
+        what: what.to_owned(),
+        source,
+    }
+}
+
+/// (value, weight) of a string column of a small aggregate frame.
+fn weights(df: &DataFrame, key: &str, weight: &str, what: &str) -> Result<Vec<(String, f64)>> {
+    let keys = df.column(key).and_then(|c| c.str().cloned());
+    let values = df
+        .column(weight)
+        .and_then(|c| c.cast(&DataType::Float64))
+        .and_then(|c| c.f64().cloned());
+    let (keys, values) = (
+        keys.map_err(polars_error(what))?,
+        values.map_err(polars_error(what))?,
+    );
+    Ok(keys
+        .iter()
+        .zip(values.iter())
+        .filter_map(|(k, v)| Some((k?.to_owned(), v.unwrap_or(0.0))))
+        .collect())
+}
+
+/// The vocabulary of the data: categories by spend in `transactions`
+/// (and the categories `offers` name), offer types by number of offers,
+/// and the outcomes `interactions` record (a flag column with at least one
+/// value).
+pub fn vocabulary_from_data(
+    transactions: LazyFrame,
+    interactions: LazyFrame,
+    offers: LazyFrame,
+    limits: VocabularyLimits,
+) -> Result<Vocabulary> {
+    let spend = transactions
+        .group_by([col("service_category")])
+        .agg([col("amount").sum().alias("spend")])
+        .collect()
+        .map_err(polars_error("reading the categories of transactions"))?;
+    let spend = weights(
+        &spend,
+        "service_category",
+        "spend",
+        "reading the categories of transactions",
+    )?;
+    let offers = offers
+        .select([col("offer_type"), col("category")])
+        .collect()
+        .map_err(polars_error("reading the offer types of offers"))?;
+    let offer_categories: Vec<String> = offers
+        .column("category")
+        .and_then(|c| c.str().cloned())
+        .map_err(polars_error("reading the categories of offers"))?
+        .iter()
+        .flatten()
+        .map(str::to_owned)
+        .collect();
+    let types = offers
+        .lazy()
+        .group_by([col("offer_type")])
+        .agg([len().alias("offers")])
+        .collect()
+        .map_err(polars_error("reading the offer types of offers"))?;
+    let types = weights(
+        &types,
+        "offer_type",
+        "offers",
+        "reading the offer types of offers",
+    )?;
+    let observed = interactions
+        .select(["opened", "clicked"].map(|c| col(c).is_not_null().sum().alias(c)))
+        .collect()
+        .map_err(polars_error("reading the flags of offer_interactions"))?;
+    let is_observed = |name: &str| {
+        observed
+            .column(name)
+            .ok()
+            .and_then(|c| c.cast(&DataType::UInt64).ok())
+            .and_then(|c| c.u64().ok().and_then(|ca| ca.get(0)))
+            .is_some_and(|n| n > 0)
+    };
+    let outcomes = OFFER_OUTCOMES
+        .iter()
+        .filter(|o| !matches!(**o, "opened" | "clicked") || is_observed(o))
+        .map(|o| (*o).to_owned())
+        .collect();
+    Ok(Vocabulary {
+        categories: Terms::from_weights(&spend, &offer_categories, limits.max_categories),
+        offer_types: Terms::from_weights(&types, &[], limits.max_offer_types),
+        outcomes,
+    })
+}
+
+/// `interactions` with each row's `offer_type` taken from `offers` (null
+/// for an offer that is not in it): one source of truth for an offer's
+/// type.
+pub fn with_offer_types(interactions: LazyFrame, offers: LazyFrame) -> LazyFrame {
+    let types = offers
+        .select([col("offer_id"), col("offer_type").alias("catalogue_type")])
+        .unique(Some(cols(["offer_id"])), UniqueKeepStrategy::First);
+    interactions
+        .left_join(types, col("offer_id"), col("offer_id"))
+        .with_column(col("catalogue_type").alias("offer_type"))
+        .drop(cols(["catalogue_type"]))
+}
+
+/// One boolean expression per feature slug of `terms`: whether `column`
+/// holds that term (`other`: none of the kept ones).
+fn term_masks(column: &str, terms: &Terms) -> Vec<(String, Expr)> {
+    let mut masks: Vec<(String, Expr)> = terms
+        .kept
+        .iter()
+        .map(|t| (t.slug.clone(), col(column).eq(lit(t.name.clone()))))
+        .collect();
+    if terms.other {
+        let none_kept = terms.kept.iter().fold(col(column).is_not_null(), |acc, t| {
+            acc.and(col(column).neq(lit(t.name.clone())))
+        });
+        masks.push((OTHER.to_owned(), none_kept));
+    }
+    masks
+}
 
 /// An entity map in which every record is its own customer, for data that
 /// has not been through entity resolution. `records` needs a `record_id`.
@@ -55,19 +191,83 @@ pub fn identity_entity_map(records: LazyFrame) -> LazyFrame {
 /// The lazy plan of [`compute_customer_features`].
 ///
 /// `transactions` needs `record_id`, `service_id`, `service_category`,
-/// `amount`, `location`, `transaction_date`; `interactions` needs
-/// `record_id`, `offer_type`, `sent_date`, `opened`, `clicked`, `redeemed`;
-/// `entity_map` needs `record_id`, `customer_id`. Every customer of
-/// `entity_map` gets exactly one row; records absent from it are ignored.
+/// `amount`, `location`, `transaction_date` (`service_id` and `location`
+/// may be null); `interactions` needs `record_id`, `offer_type` (see
+/// [`with_offer_types`]), `sent_date`, `redeemed` and the flags of the
+/// vocabulary's outcomes; `entity_map` needs `record_id`, `customer_id`.
+/// Every customer of `entity_map` gets exactly one row; records absent
+/// from it are ignored.
 pub fn customer_features_plan(
     transactions: LazyFrame,
     interactions: LazyFrame,
     entity_map: LazyFrame,
     cutoff: NaiveDate,
+    vocabulary: &Vocabulary,
 ) -> LazyFrame {
     let cutoff_day = to_epoch_days(cutoff);
     let map = entity_map.select([col("record_id"), col("customer_id")]);
+    let purchases = purchase_figures(
+        transactions,
+        map.clone(),
+        cutoff_day,
+        &vocabulary.categories,
+    );
+    let offers = offer_figures(interactions, map.clone(), cutoff_day, vocabulary);
 
+    let customers = map
+        .group_by([col("customer_id")])
+        .agg([len().cast(DataType::Float64).alias("n_records")]);
+
+    // Counts and totals of a customer without events are 0; the figures in
+    // NULLABLE_FEATURES stay null.
+    let mut zero_filled: Vec<String> = [
+        "frequency",
+        "monetary_total",
+        "distinct_services",
+        "distinct_categories",
+        "distinct_locations",
+    ]
+    .map(String::from)
+    .to_vec();
+    for s in vocabulary.categories.slugs() {
+        zero_filled.push(format!("spend_{s}"));
+        zero_filled.push(format!("txns_{s}"));
+    }
+    for outcome in &vocabulary.outcomes {
+        zero_filled.push(format!("offers_{outcome}_total"));
+        for t in vocabulary.offer_types.slugs() {
+            zero_filled.push(format!("offers_{outcome}_{t}"));
+        }
+    }
+    let fills: Vec<Expr> = zero_filled
+        .iter()
+        .map(|n| col(n.as_str()).fill_null(lit(0.0)))
+        .collect();
+
+    let mut output = vec![col("customer_id")];
+    output.extend(
+        vocabulary
+            .customer_feature_names()
+            .into_iter()
+            .map(|n| col(n.as_str()).cast(DataType::Float64)),
+    );
+
+    customers
+        .left_join(purchases, col("customer_id"), col("customer_id"))
+        .left_join(offers, col("customer_id"), col("customer_id"))
+        .with_columns(fills)
+        .with_columns(derived_figures(cutoff_day, vocabulary))
+        .select(output)
+        .sort(["customer_id"], SortMultipleOptions::default())
+}
+
+/// Per customer: the purchase aggregates before the cut-off.
+fn purchase_figures(
+    transactions: LazyFrame,
+    map: LazyFrame,
+    cutoff_day: i32,
+    categories: &Terms,
+) -> LazyFrame {
     let purchases = transactions
         .select([
             col("record_id"),
@@ -84,8 +284,11 @@ pub fn customer_features_plan(
     // in parallel, in an order that varies from run to run, and its last
     // bits with it (hence every `price_index`, the model and its metrics):
     // rounded to a millionth of a currency unit it is the same every run.
+    // A purchase without a service id has no price ratio (the join does
+    // not match nulls).
     let service_means = purchases
         .clone()
+        .filter(col("service_id").is_not_null())
         .group_by([col("service_id")])
         .agg([
             ((col("amount").mean() * lit(1e6)).round(0, RoundMode::HalfToEven) / lit(1e6))
@@ -94,9 +297,16 @@ pub fn customer_features_plan(
     let purchases = purchases
         .left_join(service_means, col("service_id"), col("service_id"))
         .with_column((col("amount") / col("service_mean")).alias("price_ratio"))
-        .inner_join(map.clone(), col("record_id"), col("record_id"));
+        .inner_join(map, col("record_id"), col("record_id"));
 
-    let mut purchase_aggs = vec![
+    let distinct = |name: &str, alias: &str| {
+        col(name)
+            .drop_nulls()
+            .n_unique()
+            .cast(DataType::Float64)
+            .alias(alias)
+    };
+    let mut aggs = vec![
         len().cast(DataType::Float64).alias("frequency"),
         col("amount").sum().alias("monetary_total"),
         col("amount").mean().alias("monetary_mean"),
@@ -107,70 +317,77 @@ pub fn customer_features_plan(
         col("price_ratio").mean().alias("price_index"),
         col("day").min().alias("first_day"),
         col("day").max().alias("last_day"),
-        col("service_id")
-            .n_unique()
-            .cast(DataType::Float64)
-            .alias("distinct_services"),
-        col("service_category")
-            .n_unique()
-            .cast(DataType::Float64)
-            .alias("distinct_categories"),
-        col("location")
-            .n_unique()
-            .cast(DataType::Float64)
-            .alias("distinct_locations"),
+        distinct("service_id", "distinct_services"),
+        distinct("service_category", "distinct_categories"),
+        distinct("location", "distinct_locations"),
     ];
-    for cat in SERVICE_CATEGORIES {
-        let s = slug(cat);
-        let is_cat = col("service_category").eq(lit(cat));
-        purchase_aggs.push(
+    for (s, is_cat) in term_masks("service_category", categories) {
+        aggs.push(
             when(is_cat.clone())
                 .then(col("amount"))
                 .otherwise(lit(0.0))
                 .sum()
                 .alias(format!("spend_{s}")),
         );
-        purchase_aggs.push(
+        aggs.push(
             is_cat
                 .cast(DataType::Float64)
                 .sum()
                 .alias(format!("txns_{s}")),
         );
     }
-    let purchases = purchases.group_by([col("customer_id")]).agg(purchase_aggs);
+    purchases.group_by([col("customer_id")]).agg(aggs)
+}
 
+/// Per customer: the offer outcomes of the offers sent before the cut-off.
+fn offer_figures(
+    interactions: LazyFrame,
+    map: LazyFrame,
+    cutoff_day: i32,
+    vocabulary: &Vocabulary,
+) -> LazyFrame {
     let flag = |name: &str| col(name).cast(DataType::Float64).alias(name);
+    let mut columns = vec![
+        col("record_id"),
+        col("offer_type"),
+        col("sent_date").cast(DataType::Int32).alias("sent_day"),
+    ];
+    columns.extend(
+        vocabulary
+            .outcomes
+            .iter()
+            .filter(|o| *o != "received")
+            .map(|o| flag(o)),
+    );
     let offers = interactions
-        .select([
-            col("record_id"),
-            col("offer_type"),
-            col("sent_date").cast(DataType::Int32).alias("sent_day"),
-            flag("opened"),
-            flag("clicked"),
-            flag("redeemed"),
-        ])
+        .select(columns)
         .filter(col("sent_day").lt(lit(cutoff_day)))
-        .inner_join(map.clone(), col("record_id"), col("record_id"))
+        .inner_join(map, col("record_id"), col("record_id"))
         .with_column(lit(1.0).alias("received"));
-    let mut offer_aggs = Vec::new();
-    for outcome in OFFER_OUTCOMES {
-        offer_aggs.push(col(outcome).sum().alias(format!("offers_{outcome}_total")));
-        for t in OFFER_TYPES {
-            offer_aggs.push(
-                when(col("offer_type").eq(lit(t)))
-                    .then(col(outcome))
+    let types = term_masks("offer_type", &vocabulary.offer_types);
+    let mut aggs = Vec::new();
+    for outcome in &vocabulary.outcomes {
+        aggs.push(
+            col(outcome.as_str())
+                .sum()
+                .alias(format!("offers_{outcome}_total")),
+        );
+        for (t, is_type) in &types {
+            aggs.push(
+                when(is_type.clone())
+                    .then(col(outcome.as_str()))
                     .otherwise(lit(0.0))
                     .sum()
-                    .alias(format!("offers_{outcome}_{}", slug(t))),
+                    .alias(format!("offers_{outcome}_{t}")),
             );
         }
     }
-    let offers = offers.group_by([col("customer_id")]).agg(offer_aggs);
+    offers.group_by([col("customer_id")]).agg(aggs)
+}
 
-    let customers = map
-        .group_by([col("customer_id")])
-        .agg([len().cast(DataType::Float64).alias("n_records")]);
-
+/// The figures computed from the aggregates: recency, tenure, rates and
+/// shares.
+fn derived_figures(cutoff_day: i32, vocabulary: &Vocabulary) -> Vec<Expr> {
     let null_f64 = || lit(NULL).cast(DataType::Float64);
     let day_f64 = |name: &str| col(name).cast(DataType::Float64);
     let has_purchase = col("frequency").gt(lit(0.0));
@@ -195,15 +412,21 @@ pub fn customer_features_plan(
             .eq(lit(1.0))
             .cast(DataType::Float64)
             .alias("one_time_buyer"),
-        ((col("offers_opened_total") + lit(1.0)) / (col("offers_received_total") + lit(2.0)))
-            .alias("offers_open_rate"),
-        ((col("offers_clicked_total") + lit(1.0)) / (col("offers_received_total") + lit(2.0)))
-            .alias("offers_click_rate"),
-        ((col("offers_redeemed_total") + lit(1.0)) / (col("offers_received_total") + lit(2.0)))
-            .alias("offers_redeem_rate"),
     ];
-    for cat in SERVICE_CATEGORIES {
-        let s = slug(cat);
+    for (outcome, rate) in [
+        ("opened", "offers_open_rate"),
+        ("clicked", "offers_click_rate"),
+        ("redeemed", "offers_redeem_rate"),
+    ] {
+        if vocabulary.has_outcome(outcome) {
+            derived.push(
+                ((col(format!("offers_{outcome}_total")) + lit(1.0))
+                    / (col("offers_received_total") + lit(2.0)))
+                .alias(rate),
+            );
+        }
+    }
+    for s in vocabulary.categories.slugs() {
         derived.push(
             when(col("monetary_total").gt(lit(0.0)))
                 .then(col(format!("spend_{s}")) / col("monetary_total"))
@@ -217,48 +440,7 @@ pub fn customer_features_plan(
                 .alias(format!("txn_share_{s}")),
         );
     }
-
-    // Counts and totals of a customer without events are 0; the figures in
-    // NULLABLE_FEATURES stay null.
-    let mut zero_filled: Vec<String> = vec!["frequency".into(), "monetary_total".into()];
-    zero_filled.extend(
-        [
-            "distinct_services",
-            "distinct_categories",
-            "distinct_locations",
-        ]
-        .map(String::from),
-    );
-    for cat in SERVICE_CATEGORIES {
-        let s = slug(cat);
-        zero_filled.push(format!("spend_{s}"));
-        zero_filled.push(format!("txns_{s}"));
-    }
-    for outcome in OFFER_OUTCOMES {
-        zero_filled.push(format!("offers_{outcome}_total"));
-        for t in OFFER_TYPES {
-            zero_filled.push(format!("offers_{outcome}_{}", slug(t)));
-        }
-    }
-    let fills: Vec<Expr> = zero_filled
-        .iter()
-        .map(|n| col(n.as_str()).fill_null(lit(0.0)))
-        .collect();
-
-    let mut output = vec![col("customer_id")];
-    output.extend(
-        feature_names()
-            .into_iter()
-            .map(|n| col(n.as_str()).cast(DataType::Float64)),
-    );
-
-    customers
-        .left_join(purchases, col("customer_id"), col("customer_id"))
-        .left_join(offers, col("customer_id"), col("customer_id"))
-        .with_columns(fills)
-        .with_columns(derived)
-        .select(output)
-        .sort(["customer_id"], SortMultipleOptions::default())
+    derived
 }
 
 /// Computes the features of every customer of `entity_map` from the events
@@ -268,8 +450,9 @@ pub fn compute_customer_features(
     interactions: LazyFrame,
     entity_map: LazyFrame,
     cutoff: NaiveDate,
+    vocabulary: &Vocabulary,
 ) -> Result<DataFrame> {
-    customer_features_plan(transactions, interactions, entity_map, cutoff)
+    customer_features_plan(transactions, interactions, entity_map, cutoff, vocabulary)
         .collect()
         .map_err(|source| FeaturesError::Compute {
             cutoff: cutoff.format("%Y-%m-%d").to_string(),

@@ -25,6 +25,14 @@ struct Args {
     /// Every record is its own customer (no entity_map.parquet needed).
     #[arg(long)]
     identity_map: bool,
+
+    /// Service categories kept by spend; the rest are folded into `other`.
+    #[arg(long, default_value_t = pipeline_core::vocabulary::DEFAULT_MAX_TERMS as u16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    max_categories: u16,
+
+    /// Offer types kept by number of offers; the rest are folded into `other`.
+    #[arg(long, default_value_t = pipeline_core::vocabulary::DEFAULT_MAX_TERMS as u16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    max_offer_types: u16,
 }
 
 fn main() -> ExitCode {
@@ -44,6 +52,10 @@ fn run(args: Args) -> anyhow::Result<()> {
         csv: args.common.csv,
         cutoff,
         identity_map: args.identity_map,
+        limits: features::VocabularyLimits {
+            max_categories: usize::from(args.max_categories),
+            max_offer_types: usize::from(args.max_offer_types),
+        },
     };
     features::run(&config)?;
     Ok(())

@@ -6,8 +6,25 @@
 
 use feature_store::CustomerTables;
 
-use pipeline_core::catalogue::{OFFER_TYPES, SERVICE_CATEGORIES as CATEGORIES};
-use pipeline_core::schema::OFFER_OUTCOMES as OUTCOMES;
+use pipeline_core::vocabulary::{OFFER_OUTCOMES as OUTCOMES, Terms, Vocabulary};
+
+/// Categories and offer types of the generated customers: as many as the
+/// generated business has (4 and 6), with made-up names.
+const CATEGORIES: usize = 4;
+const OFFER_TYPES: usize = 6;
+
+/// The vocabulary the generated customers' feature names come from.
+pub fn vocabulary() -> Vocabulary {
+    let terms = |prefix: &str, n: usize| {
+        let weights: Vec<(String, f64)> = (1..=n).map(|i| (format!("{prefix} {i}"), 1.0)).collect();
+        Terms::from_weights(&weights, &[], n)
+    };
+    Vocabulary {
+        categories: terms("Category", CATEGORIES),
+        offer_types: terms("Type", OFFER_TYPES),
+        outcomes: OUTCOMES.map(str::to_owned).to_vec(),
+    }
+}
 
 /// SplitMix64: enough randomness for benchmark data, no dependency.
 struct SplitMix(u64);
@@ -37,7 +54,7 @@ impl SplitMix {
 
 /// The feature names, in the order of the features stage.
 pub fn feature_names() -> Vec<String> {
-    pipeline_core::schema::customer_feature_names()
+    vocabulary().customer_feature_names()
 }
 
 fn customer(rng: &mut SplitMix, n_records: u64, out: &mut Vec<f64>) {
@@ -74,8 +91,7 @@ fn customer(rng: &mut SplitMix, n_records: u64, out: &mut Vec<f64>) {
         0.6 + 0.8 * rng.unit(),
     ]);
     // Category shares: most customers use two or three categories.
-    let weights: Vec<f64> = CATEGORIES
-        .iter()
+    let weights: Vec<f64> = (0..CATEGORIES)
         .map(|_| if rng.below(3) == 0 { 0.0 } else { rng.unit() })
         .collect();
     let sum: f64 = weights.iter().sum::<f64>().max(1e-9);
@@ -87,8 +103,7 @@ fn customer(rng: &mut SplitMix, n_records: u64, out: &mut Vec<f64>) {
     let count_sum = counts.iter().sum::<u64>().max(1);
     out.extend(counts.iter().map(|&c| c as f64 / count_sum as f64));
     // Offer history: received >= opened >= clicked >= redeemed per type.
-    let per_type: Vec<[u64; 4]> = OFFER_TYPES
-        .iter()
+    let per_type: Vec<[u64; 4]> = (0..OFFER_TYPES)
         .map(|_| {
             let received = rng.below(4);
             let opened = rng.below(received + 1);

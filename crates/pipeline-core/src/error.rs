@@ -72,6 +72,9 @@ pub enum CoreError {
         source: serde_json::Error,
     },
 
+    #[error("{path}: not a usable vocabulary: {message}")]
+    BadVocabulary { path: PathBuf, message: String },
+
     #[error("{path}: cannot encode JSON: {source}")]
     Json {
         path: PathBuf,

@@ -11,12 +11,12 @@
 
 pub mod artifacts;
 pub mod calendar;
-pub mod catalogue;
 pub mod cli;
 pub mod error;
 pub mod ranker_input;
 pub mod schema;
 pub mod table_io;
 pub mod telemetry;
+pub mod vocabulary;
 
 pub use error::{CoreError, Result};

@@ -19,30 +19,33 @@
 
 use std::collections::HashMap;
 
-use crate::catalogue::{OFFER_TYPES, SERVICE_CATEGORIES, slug};
+use crate::vocabulary::{Terms, Vocabulary};
 
 /// What the ranker knows of an offer.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OfferAttributes {
     pub offer_id: String,
     pub offer_type: String,
+    /// NaN when unknown (`offers.offer_value` is optional).
     pub offer_value: f64,
     pub category: Option<String>,
 }
 
-/// The offer and interaction feature names, in a sensible default order.
-/// Training puts the customer features first, then these.
-pub fn offer_feature_names() -> Vec<String> {
+/// The offer and interaction feature names of `vocabulary`, in a sensible
+/// default order. Training puts the customer features first, then these.
+pub fn offer_feature_names(vocabulary: &Vocabulary) -> Vec<String> {
     let mut names = vec!["offer_value".to_owned(), "offer_has_category".to_owned()];
     names.extend(
-        OFFER_TYPES
-            .iter()
-            .map(|t| format!("offer_type_{}", slug(t))),
+        vocabulary
+            .offer_types
+            .slugs()
+            .map(|t| format!("offer_type_{t}")),
     );
     names.extend(
-        SERVICE_CATEGORIES
-            .iter()
-            .map(|c| format!("offer_category_{}", slug(c))),
+        vocabulary
+            .categories
+            .slugs()
+            .map(|c| format!("offer_category_{c}")),
     );
     names.extend(
         [
@@ -77,12 +80,10 @@ enum Slot {
 
 /// A feature name the layout cannot supply.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error(
-    "feature `{feature}` of the model is neither a customer feature nor a known offer feature{hint}"
-)]
+#[error("feature `{feature}` of the model cannot be supplied: {reason}")]
 pub struct UnknownFeature {
     pub feature: String,
-    pub hint: String,
+    pub reason: String,
 }
 
 /// A compiled mapping from (customer feature vector, offer) to a ranker row.
@@ -90,60 +91,93 @@ pub struct UnknownFeature {
 pub struct RankerLayout {
     feature_cols: Vec<String>,
     slots: Vec<Slot>,
+    vocabulary: Vocabulary,
 }
 
 impl RankerLayout {
     /// Compiles the layout for `feature_cols` given the names of the
-    /// customer feature vector that [`RankerLayout::fill`] will receive.
-    /// Fails, naming the feature, when a column cannot be supplied: a model
-    /// is refused at load, never at request.
+    /// customer feature vector that [`RankerLayout::fill`] will receive and
+    /// the model's vocabulary. Fails, naming the feature, when a column
+    /// cannot be supplied (a customer feature the vector lacks, a type or
+    /// category outside the vocabulary): a model is refused at load, never
+    /// at request.
     pub fn new(
         feature_cols: &[String],
         customer_features: &[String],
+        vocabulary: &Vocabulary,
     ) -> Result<Self, UnknownFeature> {
         let index: HashMap<&str, usize> = customer_features
             .iter()
             .enumerate()
             .map(|(i, n)| (n.as_str(), i))
             .collect();
-        let by_prefix = |prefix: &str, names: &[&str]| -> HashMap<String, usize> {
-            names
-                .iter()
-                .filter_map(|n| {
-                    let s = slug(n);
-                    index.get(format!("{prefix}{s}").as_str()).map(|&i| (s, i))
+        // Every term of the vocabulary must have its customer feature.
+        let by_prefix = |feature: &str,
+                         prefix: &str,
+                         terms: &Terms|
+         -> Result<HashMap<String, usize>, UnknownFeature> {
+            terms
+                .slugs()
+                .map(|s| {
+                    let name = format!("{prefix}{s}");
+                    match index.get(name.as_str()) {
+                        Some(&i) => Ok((s.to_owned(), i)),
+                        None => Err(UnknownFeature {
+                            feature: feature.to_owned(),
+                            reason: format!(
+                                "it reads the customer feature `{name}`, which the {} customer features do not include",
+                                customer_features.len()
+                            ),
+                        }),
+                    }
                 })
                 .collect()
         };
+        let in_terms = |feature: &str, slug: &str, terms: &Terms, what: &str| {
+            if terms.slugs().any(|t| t == slug) {
+                Ok(slug.to_owned())
+            } else {
+                Err(UnknownFeature {
+                    feature: feature.to_owned(),
+                    reason: format!("`{slug}` is not an {what} of the model's vocabulary"),
+                })
+            }
+        };
+        let types = &vocabulary.offer_types;
+        let categories = &vocabulary.categories;
         let mut slots = Vec::with_capacity(feature_cols.len());
         for name in feature_cols {
-            let slot = if let Some(&i) = index.get(name.as_str()) {
+            let n = name.as_str();
+            let slot = if let Some(&i) = index.get(n) {
                 Slot::Customer(i)
-            } else if name == "offer_value" {
+            } else if n == "offer_value" {
                 Slot::OfferValue
-            } else if name == "offer_has_category" {
+            } else if n == "offer_has_category" {
                 Slot::OfferHasCategory
-            } else if let Some(t) = name.strip_prefix("offer_type_") {
-                Slot::OfferType(t.to_owned())
-            } else if let Some(c) = name.strip_prefix("offer_category_") {
-                Slot::OfferCategory(c.to_owned())
-            } else if name == "x_category_spend_share" {
-                Slot::ByCategory(by_prefix("spend_share_", &SERVICE_CATEGORIES))
-            } else if name == "x_category_txn_share" {
-                Slot::ByCategory(by_prefix("txn_share_", &SERVICE_CATEGORIES))
-            } else if name == "x_type_received" {
-                Slot::ByType(by_prefix("offers_received_", &OFFER_TYPES))
-            } else if name == "x_type_redeemed" {
-                Slot::ByType(by_prefix("offers_redeemed_", &OFFER_TYPES))
-            } else if name == "x_type_redeem_rate" {
+            } else if let Some(t) = n.strip_prefix("offer_type_") {
+                Slot::OfferType(in_terms(n, t, types, "offer type")?)
+            } else if let Some(c) = n.strip_prefix("offer_category_") {
+                Slot::OfferCategory(in_terms(n, c, categories, "offer category")?)
+            } else if n == "x_category_spend_share" {
+                Slot::ByCategory(by_prefix(n, "spend_share_", categories)?)
+            } else if n == "x_category_txn_share" {
+                Slot::ByCategory(by_prefix(n, "txn_share_", categories)?)
+            } else if n == "x_type_received" {
+                Slot::ByType(by_prefix(n, "offers_received_", types)?)
+            } else if n == "x_type_redeemed" {
+                Slot::ByType(by_prefix(n, "offers_redeemed_", types)?)
+            } else if n == "x_type_redeem_rate" {
                 Slot::TypeRedeemRate {
-                    received: by_prefix("offers_received_", &OFFER_TYPES),
-                    redeemed: by_prefix("offers_redeemed_", &OFFER_TYPES),
+                    received: by_prefix(n, "offers_received_", types)?,
+                    redeemed: by_prefix(n, "offers_redeemed_", types)?,
                 }
             } else {
                 return Err(UnknownFeature {
                     feature: name.clone(),
-                    hint: format!(" ({} customer features available)", customer_features.len()),
+                    reason: format!(
+                        "neither one of the {} customer features nor a known offer feature",
+                        customer_features.len()
+                    ),
                 });
             };
             slots.push(slot);
@@ -151,11 +185,16 @@ impl RankerLayout {
         Ok(Self {
             feature_cols: feature_cols.to_vec(),
             slots,
+            vocabulary: vocabulary.clone(),
         })
     }
 
     pub fn feature_cols(&self) -> &[String] {
         &self.feature_cols
+    }
+
+    pub fn vocabulary(&self) -> &Vocabulary {
+        &self.vocabulary
     }
 
     pub fn width(&self) -> usize {
@@ -164,20 +203,31 @@ impl RankerLayout {
 
     /// Writes the row for `customer` (in the order of the names given to
     /// [`RankerLayout::new`]) and `offer` into `out` (length [`width`]).
+    /// An offer type or category the vocabulary neither keeps nor folds
+    /// into `other` has no feature: its one-hots are 0 and its customer
+    /// interactions read as no history (callers count such offers).
     ///
     /// [`width`]: RankerLayout::width
     pub fn fill(&self, customer: &[f64], offer: &OfferAttributes, out: &mut [f64]) {
-        let type_slug = slug(&offer.offer_type);
-        let cat_slug = offer.category.as_deref().map(slug);
-        self.fill_with_slugs(customer, offer, &type_slug, cat_slug.as_deref(), out);
+        let type_slug = self
+            .vocabulary
+            .offer_types
+            .resolve(&offer.offer_type)
+            .slug();
+        let cat_slug = offer
+            .category
+            .as_deref()
+            .and_then(|c| self.vocabulary.categories.resolve(c).slug());
+        self.fill_with_slugs(customer, offer, type_slug, cat_slug, out);
     }
 
-    /// [`RankerLayout::fill`] with the slugs precomputed, for hot loops.
+    /// [`RankerLayout::fill`] with the slugs resolved beforehand, for hot
+    /// loops.
     pub fn fill_with_slugs(
         &self,
         customer: &[f64],
         offer: &OfferAttributes,
-        type_slug: &str,
+        type_slug: Option<&str>,
         cat_slug: Option<&str>,
         out: &mut [f64],
     ) {
@@ -191,13 +241,13 @@ impl RankerLayout {
             *value = match slot {
                 Slot::Customer(i) => customer.get(*i).copied().unwrap_or(f64::NAN),
                 Slot::OfferValue => offer.offer_value,
-                Slot::OfferHasCategory => f64::from(u8::from(cat_slug.is_some())),
-                Slot::OfferType(t) => f64::from(u8::from(t == type_slug)),
+                Slot::OfferHasCategory => f64::from(u8::from(offer.category.is_some())),
+                Slot::OfferType(t) => f64::from(u8::from(Some(t.as_str()) == type_slug)),
                 Slot::OfferCategory(c) => f64::from(u8::from(Some(c.as_str()) == cat_slug)),
                 Slot::ByCategory(m) => get(m, cat_slug),
-                Slot::ByType(m) => get(m, Some(type_slug)),
+                Slot::ByType(m) => get(m, type_slug),
                 Slot::TypeRedeemRate { received, redeemed } => {
-                    (get(redeemed, Some(type_slug)) + 1.0) / (get(received, Some(type_slug)) + 2.0)
+                    (get(redeemed, type_slug) + 1.0) / (get(received, type_slug) + 2.0)
                 }
             };
         }
@@ -212,17 +262,34 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
+    fn vocabulary() -> Vocabulary {
+        let w = |v: &[&str]| -> Vec<(String, f64)> {
+            v.iter().map(|n| ((*n).to_owned(), 1.0)).collect()
+        };
+        Vocabulary {
+            categories: Terms::from_weights(&w(&["Repair", "Tires"]), &[], 8),
+            offer_types: Terms::from_weights(&w(&["Discount", "Points"]), &[], 8),
+            outcomes: names(&["received", "redeemed"]),
+        }
+    }
+
     #[test]
     fn fills_customer_offer_and_interaction_slots() {
-        let customer_names = names(&[
-            "recency_days",
+        let v = vocabulary();
+        let mut customer_names = names(&["recency_days"]);
+        customer_names.extend(names(&[
             "spend_share_repair",
+            "spend_share_tires",
+            "txn_share_repair",
+            "txn_share_tires",
             "offers_received_discount",
+            "offers_received_points",
             "offers_redeemed_discount",
-        ]);
+            "offers_redeemed_points",
+        ]));
         let mut cols = names(&["recency_days"]);
-        cols.extend(offer_feature_names());
-        let layout = RankerLayout::new(&cols, &customer_names).unwrap();
+        cols.extend(offer_feature_names(&v));
+        let layout = RankerLayout::new(&cols, &customer_names, &v).unwrap();
         let offer = OfferAttributes {
             offer_id: "OFF002".into(),
             offer_type: "Discount".into(),
@@ -230,7 +297,8 @@ mod tests {
             category: Some("Repair".into()),
         };
         let mut row = vec![f64::NAN; layout.width()];
-        layout.fill(&[12.0, 0.4, 3.0, 1.0], &offer, &mut row);
+        let customer = [12.0, 0.4, 0.6, 0.25, 0.75, 3.0, 0.0, 1.0, 0.0];
+        layout.fill(&customer, &offer, &mut row);
         let at = |n: &str| row[cols.iter().position(|c| c == n).unwrap()];
         assert_eq!(at("recency_days"), 12.0);
         assert_eq!(at("offer_value"), 15.0);
@@ -239,16 +307,41 @@ mod tests {
         assert_eq!(at("offer_category_repair"), 1.0);
         assert_eq!(at("offer_category_tires"), 0.0);
         assert_eq!(at("x_category_spend_share"), 0.4);
-        // No txn_share_* customer feature: the interaction reads as 0.
-        assert_eq!(at("x_category_txn_share"), 0.0);
+        assert_eq!(at("x_category_txn_share"), 0.25);
         assert_eq!(at("x_type_received"), 3.0);
         assert_eq!(at("x_type_redeem_rate"), 2.0 / 5.0);
+
+        // A type the vocabulary has never seen: no one-hot, no history.
+        let unseen = OfferAttributes {
+            offer_type: "Cashback".into(),
+            category: Some("Bakery".into()),
+            ..offer
+        };
+        layout.fill(&customer, &unseen, &mut row);
+        let at = |n: &str| row[cols.iter().position(|c| c == n).unwrap()];
+        assert_eq!(at("offer_type_discount") + at("offer_type_points"), 0.0);
+        assert_eq!(at("x_type_received"), 0.0);
+        assert_eq!(at("x_category_spend_share"), 0.0);
+        assert_eq!(at("offer_has_category"), 1.0);
     }
 
     #[test]
     fn refuses_a_feature_it_cannot_supply() {
-        let err =
-            RankerLayout::new(&names(&["lifetime_value"]), &names(&["recency_days"])).unwrap_err();
+        let v = vocabulary();
+        let err = RankerLayout::new(&names(&["lifetime_value"]), &names(&["recency_days"]), &v)
+            .unwrap_err();
         assert_eq!(err.feature, "lifetime_value");
+        // The vocabulary has `tires`; a store without its share cannot
+        // supply the interaction.
+        let err = RankerLayout::new(
+            &names(&["x_category_spend_share"]),
+            &names(&["spend_share_repair"]),
+            &v,
+        )
+        .unwrap_err();
+        assert!(err.reason.contains("spend_share_tires"), "{err}");
+        // A one-hot of a type outside the vocabulary.
+        let err = RankerLayout::new(&names(&["offer_type_credit"]), &[], &v).unwrap_err();
+        assert!(err.reason.contains("credit"), "{err}");
     }
 }

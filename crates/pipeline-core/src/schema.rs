@@ -8,8 +8,6 @@
 
 use polars::prelude::DataType;
 
-use crate::catalogue::{OFFER_TYPES, SERVICE_CATEGORIES, slug};
-
 /// The logical type of a contract column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnType {
@@ -149,10 +147,17 @@ pub const OFFERS: TableSpec = TableSpec {
     file: "offers.parquet",
     columns: &[
         req("offer_id", Str),
-        req("offer_name", Str),
         req("offer_type", Str),
-        req("offer_value", F64),
+        // Shown to people; the offer id when absent.
+        opt("offer_name", Str),
+        // Null: unknown (the ranker reads it as missing).
+        opt("offer_value", F64),
+        // A `transactions.service_category` value the offer is about.
         opt("category", Str),
+        // The days the offer may be sent and recommended (inclusive); an
+        // open end is unbounded.
+        opt("valid_from", Date),
+        opt("valid_to", Date),
     ],
 };
 
@@ -162,12 +167,14 @@ pub const TRANSACTIONS: TableSpec = TableSpec {
     columns: &[
         req("transaction_id", Str),
         req("record_id", Str),
-        req("service_id", Str),
-        req("service_name", Str),
         req("service_category", Str),
         req("amount", F64),
-        req("location", Str),
         req("transaction_date", Date),
+        // Absent: no price index and no distinct-services count.
+        opt("service_id", Str),
+        opt("service_name", Str),
+        // Absent: no distinct-locations count.
+        opt("location", Str),
     ],
 };
 
@@ -178,12 +185,15 @@ pub const OFFER_INTERACTIONS: TableSpec = TableSpec {
         req("interaction_id", Str),
         req("record_id", Str),
         req("offer_id", Str),
-        req("offer_type", Str),
-        req("offer_value", F64),
         req("sent_date", Date),
-        req("opened", Flag),
-        req("clicked", Flag),
         req("redeemed", Flag),
+        // Not read: the type and value of an offer come from `offers`.
+        opt("offer_type", Str),
+        opt("offer_value", F64),
+        // Absent (or all null): not observed; the open and click features
+        // are then left out of the vocabulary.
+        opt("opened", Flag),
+        opt("clicked", Flag),
     ],
 };
 
@@ -219,7 +229,7 @@ pub const MATCH_PAIRS: TableSpec = TableSpec {
 };
 
 /// Only the key is checked on read; the feature columns the features stage
-/// writes are [`customer_feature_names`] (and `models/feature_cols.json`).
+/// writes are `Vocabulary::customer_feature_names` (and `models/feature_cols.json`).
 pub const CUSTOMER_FEATURES: TableSpec = TableSpec {
     name: "customer_features",
     file: "customer_features.parquet",
@@ -245,40 +255,6 @@ pub const RFM_FEATURES: [&str; 14] = [
     "distinct_categories",
     "distinct_locations",
 ];
-
-/// Offer outcomes counted per customer, in column order.
-pub const OFFER_OUTCOMES: [&str; 4] = ["received", "opened", "clicked", "redeemed"];
-
-/// Every feature column of `customer_features.parquet` as the features
-/// stage writes it, in order (the key `customer_id` comes first and is not
-/// listed). load-cache's synthetic customers follow it too.
-pub fn customer_feature_names() -> Vec<String> {
-    let mut names: Vec<String> = vec!["n_records".to_owned()];
-    names.extend(RFM_FEATURES.iter().map(|s| (*s).to_owned()));
-    // Mean of amount / the service's mean amount: below 1 for a customer
-    // who buys the cheaper variants (price sensitivity).
-    names.push("price_index".to_owned());
-    for cat in SERVICE_CATEGORIES {
-        names.push(format!("spend_share_{}", slug(cat)));
-    }
-    for cat in SERVICE_CATEGORIES {
-        names.push(format!("txn_share_{}", slug(cat)));
-    }
-    for outcome in OFFER_OUTCOMES {
-        names.push(format!("offers_{outcome}_total"));
-    }
-    // Smoothed rates, (count + 1) / (received + 2): how responsive the
-    // customer has been to any offer.
-    names.push("offers_open_rate".to_owned());
-    names.push("offers_click_rate".to_owned());
-    names.push("offers_redeem_rate".to_owned());
-    for outcome in OFFER_OUTCOMES {
-        for t in OFFER_TYPES {
-            names.push(format!("offers_{outcome}_{}", slug(t)));
-        }
-    }
-    names
-}
 
 pub const CUSTOMER_SEGMENTS: TableSpec = TableSpec {
     name: "customer_segments",

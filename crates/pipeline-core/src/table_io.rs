@@ -162,17 +162,16 @@ fn null_column(col: &ColumnSpec) -> Expr {
 }
 
 /// Adds every optional column of `spec` that `df` lacks, all-null.
-fn add_absent_optional(path: &Path, spec: &TableSpec, df: DataFrame) -> Result<DataFrame> {
-    let absent: Vec<Expr> = absent_optional(spec, df.schema())
-        .map(null_column)
+/// Eager, not lazy: a lazy collect panics inside a current-thread async
+/// runtime (polars blocks on its own), and `serve` reads offers from one.
+fn add_absent_optional(path: &Path, spec: &TableSpec, mut df: DataFrame) -> Result<DataFrame> {
+    let absent: Vec<Column> = absent_optional(spec, df.schema())
+        .map(|c| Column::full_null(c.name.into(), df.height(), &c.ty.dtype()))
         .collect();
-    if absent.is_empty() {
-        return Ok(df);
+    for column in absent {
+        df.with_column(column).map_err(unreadable(path))?;
     }
-    df.lazy()
-        .with_columns(absent)
-        .collect()
-        .map_err(unreadable(path))
+    Ok(df)
 }
 
 /// How the read path brings a column of a lenient type to its contract type.

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use pipeline_core::artifacts::{self, ClusterCandidates, Manifest, Segments};
-use pipeline_core::catalogue::{OFFER_TYPES, SERVICE_CATEGORIES, slug};
 use pipeline_core::ranker_input::{OfferAttributes, RankerLayout, offer_feature_names};
 use pipeline_core::schema::{CUSTOMER_FEATURES, CUSTOMER_SEGMENTS, ENTITY_MAP, OFFERS};
 use pipeline_core::table_io::{TableSink, write_bytes_atomic, write_json_atomic};
+use pipeline_core::vocabulary::{Terms, VOCABULARY_FILE, Vocabulary};
 use polars::prelude::{Column, DataFrame};
 
 mod lightgbm_train;
@@ -116,40 +116,55 @@ impl SplitMix {
     }
 }
 
+/// The fixture's categories and offer types (made-up names: the service
+/// knows only the vocabulary of its model).
+pub const CATEGORIES: [&str; 4] = ["Alpha", "Bravo", "Charlie", "Delta"];
+pub const OFFER_TYPES: [&str; 6] = ["Type A", "Type B", "Type C", "Type D", "Type E", "Type F"];
+
+/// The vocabulary of the fixture's model: every category and type kept.
+pub fn vocabulary() -> Vocabulary {
+    let terms = |names: &[&str]| {
+        let weights: Vec<(String, f64)> = names.iter().map(|n| ((*n).to_owned(), 1.0)).collect();
+        Terms::from_weights(&weights, &[], names.len())
+    };
+    Vocabulary {
+        categories: terms(&CATEGORIES),
+        offer_types: terms(&OFFER_TYPES),
+        outcomes: vec!["received".to_owned(), "redeemed".to_owned()],
+    }
+}
+
 /// The customer feature columns the fixture writes, in file order.
 pub fn customer_feature_names() -> Vec<String> {
+    let vocabulary = vocabulary();
     let mut names = vec![
         "recency_days".to_owned(),
         "frequency".to_owned(),
         "monetary".to_owned(),
     ];
-    names.extend(
-        SERVICE_CATEGORIES
-            .iter()
-            .map(|c| format!("spend_share_{}", slug(c))),
-    );
-    names.extend(
-        SERVICE_CATEGORIES
-            .iter()
-            .map(|c| format!("txn_share_{}", slug(c))),
-    );
-    names.extend(
-        OFFER_TYPES
-            .iter()
-            .map(|t| format!("offers_received_{}", slug(t))),
-    );
-    names.extend(
-        OFFER_TYPES
-            .iter()
-            .map(|t| format!("offers_redeemed_{}", slug(t))),
-    );
+    for prefix in ["spend_share_", "txn_share_"] {
+        names.extend(
+            vocabulary
+                .categories
+                .slugs()
+                .map(|c| format!("{prefix}{c}")),
+        );
+    }
+    for prefix in ["offers_received_", "offers_redeemed_"] {
+        names.extend(
+            vocabulary
+                .offer_types
+                .slugs()
+                .map(|t| format!("{prefix}{t}")),
+        );
+    }
     names
 }
 
 /// The ranker's feature columns: customer features, then offer features.
 pub fn feature_cols() -> Vec<String> {
     let mut cols = customer_feature_names();
-    cols.extend(offer_feature_names());
+    cols.extend(offer_feature_names(&vocabulary()));
     cols
 }
 
@@ -162,9 +177,7 @@ fn customer_row(rng: &mut SplitMix) -> Vec<f64> {
     let monetary = (rng.unit() * 5000.0 * 100.0).round() / 100.0;
     row.push(missing(rng, monetary));
     for _ in 0..2 {
-        let raw: Vec<f64> = (0..SERVICE_CATEGORIES.len())
-            .map(|_| rng.unit().powi(2))
-            .collect();
+        let raw: Vec<f64> = (0..CATEGORIES.len()).map(|_| rng.unit().powi(2)).collect();
         let total: f64 = raw.iter().sum::<f64>().max(1e-9);
         row.extend(
             raw.iter()
@@ -208,8 +221,7 @@ pub fn write_data(data_dir: &Path, spec: &FixtureSpec) -> anyhow::Result<Fixture
             offer_id: format!("OFF{:03}", i + 1),
             offer_type: OFFER_TYPES[i % OFFER_TYPES.len()].to_owned(),
             offer_value: [10.0, 15.0, 25.0, 50.0, 5.0][i % 5],
-            category: (i % 4 != 3)
-                .then(|| SERVICE_CATEGORIES[i % SERVICE_CATEGORIES.len()].to_owned()),
+            category: (i % 4 != 3).then(|| CATEGORIES[i % CATEGORIES.len()].to_owned()),
         })
         .collect();
     let offer_names: Vec<String> = offers
@@ -328,7 +340,8 @@ pub fn write_model(model_dir: &Path, data: &FixtureData, spec: &FixtureSpec) -> 
     std::fs::create_dir_all(model_dir)
         .with_context(|| format!("creating {}", model_dir.display()))?;
     let cols = feature_cols();
-    let layout = RankerLayout::new(&cols, &data.customer_feature_names)?;
+    let vocabulary = vocabulary();
+    let layout = RankerLayout::new(&cols, &data.customer_feature_names, &vocabulary)?;
     let width = layout.width();
     let mut rng = SplitMix::new(spec.seed ^ 0x5eed);
     let mut rows = Vec::new();
@@ -410,8 +423,10 @@ pub fn write_model(model_dir: &Path, data: &FixtureData, spec: &FixtureSpec) -> 
     write_json_atomic(path(artifacts::FEATURE_COLS_FILE), &cols)?;
     write_json_atomic(path(artifacts::CLUSTER_CANDIDATES_FILE), &candidates)?;
     write_json_atomic(path(artifacts::SEGMENTS_FILE), &segments)?;
+    vocabulary.write(&path(VOCABULARY_FILE))?;
     let mut files = std::collections::BTreeMap::new();
     for file in [
+        VOCABULARY_FILE,
         artifacts::RANKER_FILE,
         artifacts::FEATURE_COLS_FILE,
         artifacts::CLUSTER_CANDIDATES_FILE,

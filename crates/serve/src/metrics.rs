@@ -160,10 +160,12 @@ impl Metrics {
     }
 
     /// Renders every series in Prometheus text exposition format 0.0.4.
-    /// `model_version` and `store_generation` describe what is serving.
+    /// `model_version`, `unseen` and `store_generation` describe what is
+    /// serving.
     pub fn render(
         &self,
         model_version: &str,
+        unseen: crate::scoring::UnseenValues,
         store_kind: &str,
         store_generation: Option<u64>,
     ) -> String {
@@ -257,6 +259,21 @@ impl Metrics {
         );
         header(
             &mut out,
+            "offers_catalogue_unseen_values",
+            "gauge",
+            "Offers whose type or category the model's vocabulary has never seen.",
+        );
+        for (field, count) in [
+            ("offer_type", unseen.offer_types),
+            ("category", unseen.categories),
+        ] {
+            let _ = writeln!(
+                out,
+                "offers_catalogue_unseen_values{{field=\"{field}\"}} {count}"
+            );
+        }
+        header(
+            &mut out,
             "offers_store_generation",
             "gauge",
             "The customer store generation last seen.",
@@ -310,13 +327,22 @@ mod tests {
         metrics.observe(Route::RecommendOne, 200, Duration::from_micros(80));
         metrics.observe(Route::RecommendOne, 200, Duration::from_millis(3));
         metrics.observe(Route::RecommendOne, 404, Duration::from_micros(30));
-        let text = metrics.render("v1", "redis", Some(2));
+        let text = metrics.render(
+            "v1",
+            crate::scoring::UnseenValues {
+                offer_types: 2,
+                categories: 0,
+            },
+            "redis",
+            Some(2),
+        );
         assert!(text.contains(
             "offers_http_requests_total{route=\"GET /recommend/{id}\",status=\"200\"} 2"
         ));
         assert!(text.contains("route=\"GET /recommend/{id}\",status=\"200\",le=\"0.0001\"} 1"));
         assert!(text.contains("route=\"GET /recommend/{id}\",status=\"200\",le=\"+Inf\"} 2"));
         assert!(text.contains("offers_model_info{model_version=\"v1\"} 1"));
+        assert!(text.contains("offers_catalogue_unseen_values{field=\"offer_type\"} 2"));
         assert_eq!(metrics.count(Route::RecommendOne, 404), 1);
     }
 }

@@ -603,7 +603,19 @@ mod tests {
             offer_value: 1.0,
             category: None,
         };
-        Catalogue::new(vec![offer("O0", "x"), offer("O1", "x"), offer("O2", "y")])
+        let vocabulary = pipeline_core::vocabulary::Vocabulary {
+            categories: pipeline_core::vocabulary::Terms::from_weights(&[], &[], 4),
+            offer_types: pipeline_core::vocabulary::Terms::from_weights(
+                &[("x".into(), 2.0), ("y".into(), 1.0)],
+                &[],
+                4,
+            ),
+            outcomes: vec!["received".into(), "redeemed".into()],
+        };
+        Catalogue::new(
+            vec![offer("O0", "x"), offer("O1", "x"), offer("O2", "y")],
+            &vocabulary,
+        )
     }
 
     #[test]

@@ -20,6 +20,8 @@
 
 use polars::prelude::*;
 
+use pipeline_core::vocabulary::Vocabulary;
+
 use crate::error::{Result, TrainError, polars_err};
 use crate::examples::FeatureTable;
 
@@ -36,6 +38,7 @@ pub struct KeyedEvents {
     /// The customer code of each entity map row, to select customers.
     map_customers: Vec<u32>,
     customer_ids: Vec<String>,
+    vocabulary: Vocabulary,
 }
 
 /// A `code` column numbering the distinct values of `column` of `frame`.
@@ -59,6 +62,7 @@ impl KeyedEvents {
         interactions: &DataFrame,
         entity_map: &DataFrame,
         customer_ids: &[String],
+        vocabulary: &Vocabulary,
     ) -> Result<Self> {
         if customer_ids.len() >= UNMAPPED_RECORD as usize {
             return Err(TrainError::NotEnoughData(format!(
@@ -137,6 +141,7 @@ impl KeyedEvents {
             entity_map: coded_map,
             map_customers,
             customer_ids: customer_ids.to_vec(),
+            vocabulary: vocabulary.clone(),
         })
     }
 
@@ -173,6 +178,7 @@ impl KeyedEvents {
             self.interactions.clone().lazy(),
             map.lazy(),
             pipeline_core::calendar::from_epoch_days(cutoff),
+            &self.vocabulary,
         )?;
         FeatureTable::from_coded_frame(
             &df,
@@ -273,12 +279,35 @@ mod tests {
         ["C1", "C3", "C4"].map(String::from).to_vec()
     }
 
+    /// Two categories and two types kept, the rest in `other`: the coded
+    /// tables must fold the same values as the string tables.
+    fn vocabulary() -> Vocabulary {
+        use pipeline_core::vocabulary::{OFFER_OUTCOMES, Terms};
+        let w = |v: &[(&str, f64)]| -> Vec<(String, f64)> {
+            v.iter().map(|(n, x)| ((*n).to_owned(), *x)).collect()
+        };
+        Vocabulary {
+            categories: Terms::from_weights(
+                &w(&[("Repair", 820.0), ("Tires", 300.0), ("Detailing", 50.0)]),
+                &[],
+                2,
+            ),
+            offer_types: Terms::from_weights(
+                &w(&[("Discount", 2.0), ("Points", 2.0), ("Free Service", 1.0)]),
+                &[],
+                2,
+            ),
+            outcomes: OFFER_OUTCOMES.map(String::from).to_vec(),
+        }
+    }
+
     fn keyed(purchases: &[Purchase<'static>], sent: &[Sent<'static>]) -> KeyedEvents {
         KeyedEvents::new(
             &transactions(purchases),
             &interactions(sent),
             &entity_map(),
             &customer_ids(),
+            &vocabulary(),
         )
         .unwrap()
     }
@@ -301,9 +330,10 @@ mod tests {
             interactions(SENT).lazy(),
             map,
             pipeline_core::calendar::from_epoch_days(day(cutoff)),
+            &vocabulary(),
         )
         .unwrap();
-        FeatureTable::from_frame(&df, &features::feature_names(), "test").unwrap()
+        FeatureTable::from_frame(&df, &vocabulary().customer_feature_names(), "test").unwrap()
     }
 
     fn assert_same(a: &FeatureTable, b: &FeatureTable) {
@@ -321,7 +351,7 @@ mod tests {
 
     #[test]
     fn coded_keys_give_the_features_of_the_string_ids() {
-        let names = features::feature_names();
+        let names = vocabulary().customer_feature_names();
         let events = keyed(PURCHASES, SENT);
         for cutoff in ["2026-02-01", "2026-02-21", "2026-04-01"] {
             let all = events.features_at(day(cutoff), None, &names).unwrap();
@@ -341,7 +371,7 @@ mod tests {
 
     #[test]
     fn events_on_or_after_the_cutoff_never_change_a_snapshot() {
-        let names = features::feature_names();
+        let names = vocabulary().customer_feature_names();
         let cutoff = "2026-02-16";
         let before = keyed(PURCHASES, SENT)
             .features_at(day(cutoff), None, &names)

@@ -9,26 +9,27 @@
 use std::collections::HashMap;
 
 use pipeline_core::calendar::format_epoch_days;
-use pipeline_core::catalogue::slug;
 use pipeline_core::ranker_input::{OfferAttributes, RankerLayout};
+use pipeline_core::vocabulary::Vocabulary;
 use polars::prelude::*;
 use rayon::prelude::*;
 
 use crate::error::{Result, TrainError, polars_err};
 use crate::ranker::Matrix;
 
-/// The offer catalogue, with the slugs the layout needs precomputed.
+/// The offer catalogue, with the vocabulary slugs the layout needs
+/// resolved beforehand (`None`: the vocabulary has no feature for it).
 #[derive(Debug, Clone)]
 pub struct Catalogue {
     pub offers: Vec<OfferAttributes>,
     pub ids: Vec<String>,
-    pub type_slugs: Vec<String>,
+    pub type_slugs: Vec<Option<String>>,
     pub category_slugs: Vec<Option<String>>,
     pub index: HashMap<String, usize>,
 }
 
 impl Catalogue {
-    pub fn from_frame(df: &DataFrame) -> Result<Self> {
+    pub fn from_frame(df: &DataFrame, vocabulary: &Vocabulary) -> Result<Self> {
         let what = "reading offers.parquet";
         let ids = df
             .column("offer_id")
@@ -55,16 +56,22 @@ impl Catalogue {
                 category: cats.get(i).map(str::to_owned),
             });
         }
-        Ok(Self::new(offers))
+        Ok(Self::new(offers, vocabulary))
     }
 
-    pub fn new(offers: Vec<OfferAttributes>) -> Self {
+    pub fn new(offers: Vec<OfferAttributes>, vocabulary: &Vocabulary) -> Self {
         let ids: Vec<String> = offers.iter().map(|o| o.offer_id.clone()).collect();
+        let resolve = |terms: &pipeline_core::vocabulary::Terms, value: Option<&str>| {
+            value.and_then(|v| terms.resolve(v).slug().map(str::to_owned))
+        };
         Self {
-            type_slugs: offers.iter().map(|o| slug(&o.offer_type)).collect(),
+            type_slugs: offers
+                .iter()
+                .map(|o| resolve(&vocabulary.offer_types, Some(&o.offer_type)))
+                .collect(),
             category_slugs: offers
                 .iter()
-                .map(|o| o.category.as_deref().map(slug))
+                .map(|o| resolve(&vocabulary.categories, o.category.as_deref()))
                 .collect(),
             index: ids
                 .iter()
@@ -89,7 +96,7 @@ impl Catalogue {
         layout.fill_with_slugs(
             customer,
             &self.offers[o],
-            &self.type_slugs[o],
+            self.type_slugs[o].as_deref(),
             self.category_slugs[o].as_deref(),
             out,
         );

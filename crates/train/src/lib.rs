@@ -52,6 +52,7 @@ use pipeline_core::table_io::{
     write_json_atomic,
 };
 use pipeline_core::telemetry::{StageSummary, StageTimer};
+use pipeline_core::vocabulary::{VOCABULARY_FILE, Vocabulary};
 use polars::prelude::*;
 use rand_xoshiro::Xoshiro256Plus;
 use rand_xoshiro::rand_core::{RngCore, SeedableRng};
@@ -196,6 +197,7 @@ struct Inputs {
 fn read_serving_segment_features(
     config: &Config,
     names: &[String],
+    vocabulary: &Vocabulary,
 ) -> anyhow::Result<FeatureTable> {
     let path = table_path(&config.data_dir, &CUSTOMER_FEATURES);
     let mut scan = scan_table(&config.data_dir, &CUSTOMER_FEATURES)
@@ -205,11 +207,11 @@ fn read_serving_segment_features(
     ))?;
     if let Some(name) = names.iter().find(|n| schema.get(n.as_str()).is_none()) {
         anyhow::bail!(
-            "{}: column `{name}` is missing (expected the features of this version; rerun the `features` stage)",
+            "{}: column `{name}` is missing (expected the features of {VOCABULARY_FILE} beside it; rerun the `features` stage)",
             path.display()
         );
     }
-    let seg_names: Vec<String> = segments::segment_features()
+    let seg_names: Vec<String> = segments::segment_features(vocabulary)
         .into_iter()
         .map(|(n, _)| n)
         .collect();
@@ -229,10 +231,14 @@ fn read_serving_segment_features(
     )?)
 }
 
-fn read_inputs(config: &Config, names: &[String]) -> anyhow::Result<Inputs> {
-    let scanned = features::scan_inputs(&config.data_dir, config.identity_map)?;
-    let catalogue = Catalogue::from_frame(&read_table(&config.data_dir, &OFFERS)?)?;
-    let serving = read_serving_segment_features(config, names)?;
+fn read_inputs(
+    config: &Config,
+    scanned: features::Inputs,
+    names: &[String],
+    vocabulary: &Vocabulary,
+) -> anyhow::Result<Inputs> {
+    let catalogue = Catalogue::from_frame(&read_table(&config.data_dir, &OFFERS)?, vocabulary)?;
+    let serving = read_serving_segment_features(config, names, vocabulary)?;
     let lap = Instant::now();
     let has_truth = table_path(&config.data_dir, &TRUTH_PROPENSITY).is_file()
         && table_path(&config.data_dir, &CUSTOMERS_TRUTH).is_file();
@@ -300,6 +306,7 @@ fn read_inputs(config: &Config, names: &[String]) -> anyhow::Result<Inputs> {
         &interactions,
         &entity_map,
         &sends.customer_ids,
+        vocabulary,
     )?;
     tracing::info!(
         truth_seconds,
@@ -316,6 +323,19 @@ fn read_inputs(config: &Config, names: &[String]) -> anyhow::Result<Inputs> {
         truth,
         last_event_day: last_txn.max(last_send).unwrap_or_default(),
     })
+}
+
+/// The vocabulary the features stage wrote beside `customer_features`.
+fn read_vocabulary(data_dir: &Path) -> anyhow::Result<Vocabulary> {
+    let path = data_dir.join(VOCABULARY_FILE);
+    if !path.is_file() {
+        anyhow::bail!(
+            "{}: file not found (the `features` stage writes it with {}: run the `features` stage first)",
+            path.display(),
+            CUSTOMER_FEATURES.file
+        );
+    }
+    Ok(Vocabulary::read(&path)?)
 }
 
 /// Features at `cutoff` of the customers of `rows` (all customers when
@@ -641,11 +661,14 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
     let timer = StageTimer::start("train");
     let mut timings: BTreeMap<&'static str, f64> = BTreeMap::new();
     let t = Instant::now();
-    let names = features::feature_names();
+    // The input tables first: a missing one is the first thing to fix.
+    let scanned = features::scan_inputs(&config.data_dir, config.identity_map)?;
+    let vocabulary = read_vocabulary(&config.data_dir)?;
+    let names = vocabulary.customer_feature_names();
     let mut feature_cols = names.clone();
-    feature_cols.extend(offer_feature_names());
-    let layout = RankerLayout::new(&feature_cols, &names)?;
-    let inputs = read_inputs(config, &names)?;
+    feature_cols.extend(offer_feature_names(&vocabulary));
+    let layout = RankerLayout::new(&feature_cols, &names, &vocabulary)?;
+    let inputs = read_inputs(config, scanned, &names, &vocabulary)?;
     step_done(&mut timings, "read_inputs", t);
     let first_send = inputs.sends.day.iter().copied().min().unwrap_or_default();
     let last_send = inputs.sends.day.iter().copied().max().unwrap_or_default();
@@ -831,17 +854,15 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
     // Stage 1, fitted on the features at the test cut-off; the candidates
     // come from the sends before it, so the test window stays unseen.
     let t = Instant::now();
-    let seg_names: Vec<String> = segments::segment_features()
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
+    let seg_spec = segments::segment_features(&vocabulary);
+    let seg_names: Vec<String> = seg_spec.iter().map(|(n, _)| n.clone()).collect();
     let seg_params = SegmentParams {
         clusters: config.clusters,
         fit_sample: config.kmeans_sample,
         seed: config.seed,
     };
     let seg_raw = test_table.select(&seg_names);
-    let segments_model: Segments = segments::fit_segments(&seg_raw, &seg_params)?;
+    let segments_model: Segments = segments::fit_segments(&seg_raw, &seg_spec, &seg_params)?;
     let test_clusters = segments::assign(&segments_model, &seg_raw);
     drop(seg_raw);
     let cluster_of = |table: &FeatureTable, clusters: &[u32]| -> HashMap<String, u32> {
@@ -997,6 +1018,7 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
         &ArtifactSet {
             model: &model,
             feature_cols: &feature_cols,
+            vocabulary: &vocabulary,
             segments: &segments_model,
             candidates: &serving_candidates,
             metrics: &metrics_json,
@@ -1037,6 +1059,7 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
 struct ArtifactSet<'a> {
     model: &'a Ranker,
     feature_cols: &'a [String],
+    vocabulary: &'a Vocabulary,
     segments: &'a Segments,
     candidates: &'a ClusterCandidates,
     metrics: &'a Value,
@@ -1056,12 +1079,14 @@ fn write_artifacts(config: &Config, a: &ArtifactSet) -> anyhow::Result<(String, 
     let text = a.model.model_text()?;
     write_bytes_atomic(path(RANKER_FILE), text.as_bytes())?;
     write_json_atomic(path(FEATURE_COLS_FILE), a.feature_cols)?;
+    a.vocabulary.write(&path(VOCABULARY_FILE))?;
     write_json_atomic(path(SEGMENTS_FILE), a.segments)?;
     write_json_atomic(path(CLUSTER_CANDIDATES_FILE), a.candidates)?;
     write_json_atomic(path(METRICS_FILE), a.metrics)?;
     let mut files = vec![
         RANKER_FILE,
         FEATURE_COLS_FILE,
+        VOCABULARY_FILE,
         SEGMENTS_FILE,
         CLUSTER_CANDIDATES_FILE,
         METRICS_FILE,

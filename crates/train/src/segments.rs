@@ -13,7 +13,7 @@ use linfa::prelude::*;
 use linfa_clustering::KMeans;
 use ndarray::Array2;
 use pipeline_core::artifacts::{ClusterCandidates, Segments};
-use pipeline_core::catalogue::{SERVICE_CATEGORIES, slug};
+use pipeline_core::vocabulary::Vocabulary;
 use rand_xoshiro::Xoshiro256Plus;
 use rand_xoshiro::rand_core::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -21,8 +21,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Result, TrainError};
 use crate::shrinkage::{Cell, pseudo_count, smoothed_rate};
 
-/// The customer features stage 1 clusters on, with their transform.
-pub fn segment_features() -> Vec<(String, &'static str)> {
+/// The customer features stage 1 clusters on, with their transform: RFM
+/// figures and the spend share of every category of the vocabulary.
+pub fn segment_features(vocabulary: &Vocabulary) -> Vec<(String, &'static str)> {
     let mut v: Vec<(String, &'static str)> = [
         ("recency_days", "log1p"),
         ("frequency", "log1p"),
@@ -35,9 +36,10 @@ pub fn segment_features() -> Vec<(String, &'static str)> {
     .map(|(n, t)| (n.to_owned(), t))
     .collect();
     v.extend(
-        SERVICE_CATEGORIES
-            .iter()
-            .map(|c| (format!("spend_share_{}", slug(c)), "identity")),
+        vocabulary
+            .categories
+            .slugs()
+            .map(|c| (format!("spend_share_{c}"), "identity")),
     );
     v
 }
@@ -87,8 +89,11 @@ pub fn nearest(centroids: &[Vec<f64>], x: &[f64]) -> usize {
 
 /// Fits the scaler and KMeans on `raw` (row-major, `n x names.len()`,
 /// NaN for missing) and returns the segments artifact.
-pub fn fit_segments(raw: &[f64], params: &SegmentParams) -> Result<Segments> {
-    let spec = segment_features();
+pub fn fit_segments(
+    raw: &[f64],
+    spec: &[(String, &'static str)],
+    params: &SegmentParams,
+) -> Result<Segments> {
     let width = spec.len();
     let n = raw.len() / width;
     if n < params.clusters {

@@ -4,10 +4,14 @@
 use std::path::Path;
 
 use chrono::NaiveDate;
-use features::{Config, FeaturesError, compute_customer_features, feature_names};
+use features::{
+    Config, FeaturesError, VocabularyLimits, compute_customer_features, vocabulary_from_data,
+    with_offer_types,
+};
 use pipeline_core::calendar::to_epoch_days;
-use pipeline_core::schema::{CUSTOMERS_RAW, ENTITY_MAP, OFFER_INTERACTIONS, TRANSACTIONS};
+use pipeline_core::schema::{CUSTOMERS_RAW, ENTITY_MAP, OFFER_INTERACTIONS, OFFERS, TRANSACTIONS};
 use pipeline_core::table_io::TableSink;
+use pipeline_core::vocabulary::{VOCABULARY_FILE, Vocabulary};
 use polars::prelude::*;
 
 fn date(s: &str) -> NaiveDate {
@@ -108,6 +112,26 @@ fn interactions(rows: &[Sent]) -> DataFrame {
     .unwrap()
 }
 
+/// One offer per offer type of `sent` (`OFF-{type}`), as `interactions`
+/// names them.
+fn offers(sent: &[Sent]) -> DataFrame {
+    let mut types: Vec<&str> = sent.iter().map(|r| r.1).collect();
+    types.sort_unstable();
+    types.dedup();
+    DataFrame::new(
+        types.len(),
+        vec![
+            Column::new(
+                "offer_id".into(),
+                types.iter().map(|t| format!("OFF-{t}")).collect::<Vec<_>>(),
+            ),
+            Column::new("offer_type".into(), types.clone()),
+            Column::new("category".into(), vec![None::<&str>; types.len()]),
+        ],
+    )
+    .unwrap()
+}
+
 fn entity_map(pairs: &[(&str, &str)]) -> DataFrame {
     DataFrame::new(
         pairs.len(),
@@ -140,8 +164,43 @@ const SENT: &[Sent] = &[
     ("R3", "Free Service", "2026-02-01", 1, 1, 1),
 ];
 
+/// Events after the cut-off of the point-in-time test, with categories
+/// and types the earlier events do not have.
+const LATE_PURCHASES: &[Purchase] = &[
+    ("R1", "Repair", 999.0, "Kelowna", "2026-03-01"),
+    ("R3", "Tires", 5.0, "Calgary", "2026-06-30"),
+    ("R4", "Maintenance", 70.0, "Regina", "2026-03-02"),
+];
+
+const LATE_SENT: &[Sent] = &[
+    // A label's own row: sent on the cut-off, redeemed.
+    ("R1", "Credit", "2026-03-01", 1, 1, 1),
+    ("R2", "Discount", "2026-05-05", 1, 1, 1),
+    ("R4", "Bundle", "2026-03-10", 1, 1, 1),
+];
+
 /// R1 and R2 are the same person (C1); R3 is C3; R4 has no events at all.
 const MAP: &[(&str, &str)] = &[("R1", "C1"), ("R2", "C1"), ("R3", "C3"), ("R4", "C4")];
+
+fn vocabulary_of(purchases: &[Purchase], sent: &[Sent], limits: VocabularyLimits) -> Vocabulary {
+    vocabulary_from_data(
+        transactions(purchases).lazy(),
+        interactions(sent).lazy(),
+        offers(sent).lazy(),
+        limits,
+    )
+    .unwrap()
+}
+
+/// The vocabulary of every event of these tests, so that frames computed
+/// from fewer events have the same columns.
+fn vocabulary() -> Vocabulary {
+    vocabulary_of(
+        &[PURCHASES, LATE_PURCHASES].concat(),
+        &[SENT, LATE_SENT].concat(),
+        VocabularyLimits::default(),
+    )
+}
 
 fn features_of(purchases: &[Purchase], sent: &[Sent], cutoff: &str) -> DataFrame {
     compute_customer_features(
@@ -149,6 +208,7 @@ fn features_of(purchases: &[Purchase], sent: &[Sent], cutoff: &str) -> DataFrame
         interactions(sent).lazy(),
         entity_map(MAP).lazy(),
         date(cutoff),
+        &vocabulary(),
     )
     .unwrap()
 }
@@ -168,7 +228,8 @@ fn columns_follow_the_ranker_layout_conventions() {
         .map(|s| s.to_string())
         .collect();
     assert_eq!(names[0], "customer_id");
-    assert_eq!(&names[1..], feature_names().as_slice());
+    let vocabulary = vocabulary();
+    assert_eq!(&names[1..], vocabulary.customer_feature_names().as_slice());
     for name in [
         "spend_share_repair",
         "txn_share_tires",
@@ -179,8 +240,10 @@ fn columns_follow_the_ranker_layout_conventions() {
     }
     // Every feature the ranker's interactions look up exists.
     let mut cols: Vec<String> = vec!["recency_days".into()];
-    cols.extend(pipeline_core::ranker_input::offer_feature_names());
-    pipeline_core::ranker_input::RankerLayout::new(&cols, &names[1..]).unwrap();
+    cols.extend(pipeline_core::ranker_input::offer_feature_names(
+        &vocabulary,
+    ));
+    pipeline_core::ranker_input::RankerLayout::new(&cols, &names[1..], &vocabulary).unwrap();
 }
 
 #[test]
@@ -241,19 +304,8 @@ fn an_event_on_or_after_the_cutoff_never_changes_a_feature() {
     // The R2 purchase of 2026-03-01 is on the cut-off: already excluded.
     assert_eq!(value(&before, "C1", "frequency"), Some(2.0));
 
-    let mut late_purchases = PURCHASES.to_vec();
-    late_purchases.extend([
-        ("R1", "Repair", 999.0, "Kelowna", "2026-03-01"),
-        ("R3", "Tires", 5.0, "Calgary", "2026-06-30"),
-        ("R4", "Maintenance", 70.0, "Regina", "2026-03-02"),
-    ]);
-    let mut late_sent = SENT.to_vec();
-    late_sent.extend([
-        // A label's own row: sent on the cut-off, redeemed.
-        ("R1", "Credit", cutoff, 1, 1, 1),
-        ("R2", "Discount", "2026-05-05", 1, 1, 1),
-        ("R4", "Bundle", "2026-03-10", 1, 1, 1),
-    ]);
+    let late_purchases = [PURCHASES, LATE_PURCHASES].concat();
+    let late_sent = [SENT, LATE_SENT].concat();
     let after = features_of(&late_purchases, &late_sent, cutoff);
     assert!(
         before.equals_missing(&after),
@@ -272,6 +324,7 @@ fn write_inputs(dir: &Path, with_map: bool) {
         .unwrap();
     sink.write(&OFFER_INTERACTIONS, &mut interactions(SENT))
         .unwrap();
+    sink.write(&OFFERS, &mut offers(SENT)).unwrap();
     if with_map {
         sink.write(&ENTITY_MAP, &mut entity_map(MAP)).unwrap();
     }
@@ -301,6 +354,7 @@ fn config(dir: &Path, identity_map: bool) -> Config {
         csv: false,
         cutoff: None,
         identity_map,
+        limits: VocabularyLimits::default(),
     }
 }
 
@@ -438,4 +492,118 @@ fn a_null_customer_id_is_reported_against_entity_map() {
     );
     assert!(!err.contains("customer_features.parquet"), "{err}");
     assert!(!output(dir.path()).exists(), "no output on failure");
+}
+
+/// A retailer's tables with their own names, the bare minimum of columns
+/// (no service ids, locations, offer types on interactions, opens or
+/// clicks) and a long tail of categories.
+fn write_retail_inputs(dir: &Path) {
+    let sink = TableSink::new(dir, false);
+    let mut transactions = df!(
+        "transaction_id" => ["T1", "T2", "T3", "T4", "T5"],
+        "record_id" => ["H1", "H1", "H1", "H2", "H2"],
+        "service_category" => ["PRODUCE", "DAIRY", "KIOSK", "PRODUCE", "MEAT"],
+        "amount" => [30.0, 10.0, 5.0, 40.0, 15.0],
+    )
+    .unwrap();
+    transactions
+        .with_column(
+            dates(&[
+                "2026-01-02",
+                "2026-01-03",
+                "2026-01-04",
+                "2026-01-05",
+                "2026-01-06",
+            ])
+            .with_name("transaction_date".into()),
+        )
+        .unwrap();
+    sink.write(&TRANSACTIONS, &mut transactions).unwrap();
+    let mut offers = df!(
+        "offer_id" => ["8", "9", "10"],
+        "offer_type" => ["Type A", "Type B", "Type A"],
+    )
+    .unwrap();
+    sink.write(&OFFERS, &mut offers).unwrap();
+    let mut sent = df!(
+        "interaction_id" => ["I1", "I2", "I3"],
+        "record_id" => ["H1", "H1", "H2"],
+        "offer_id" => ["8", "9", "10"],
+        "redeemed" => [1u8, 0, 1],
+    )
+    .unwrap();
+    sent.with_column(
+        dates(&["2026-01-01", "2026-01-02", "2026-01-03"]).with_name("sent_date".into()),
+    )
+    .unwrap();
+    sink.write(&OFFER_INTERACTIONS, &mut sent).unwrap();
+    let mut raw = df!("record_id" => ["H1", "H2"]).unwrap();
+    sink.write(&CUSTOMERS_RAW, &mut raw).unwrap();
+}
+
+#[test]
+fn the_vocabulary_and_the_feature_names_come_from_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    write_retail_inputs(dir.path());
+    let mut config = config(dir.path(), true);
+    config.limits.max_categories = 2;
+    features::run(&config).unwrap();
+
+    let vocabulary = Vocabulary::read(&dir.path().join(VOCABULARY_FILE)).unwrap();
+    // The two largest by spend (PRODUCE 70, MEAT 15), the rest in `other`.
+    let kept: Vec<&str> = vocabulary
+        .categories
+        .kept
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(kept, ["MEAT", "PRODUCE"]);
+    assert!(vocabulary.categories.other);
+    let types: Vec<&str> = vocabulary.offer_types.slugs().collect();
+    assert_eq!(types, ["type_a", "type_b"]);
+    // No opened / clicked columns: those outcomes are not observed.
+    assert_eq!(vocabulary.outcomes, ["received", "redeemed"]);
+
+    let df =
+        pipeline_core::table_io::read_table(dir.path(), &pipeline_core::schema::CUSTOMER_FEATURES)
+            .unwrap();
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(&names[1..], vocabulary.customer_feature_names().as_slice());
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("open") || n.contains("click")),
+        "{names:?}"
+    );
+    // H1: PRODUCE 30, DAIRY 10 and KIOSK 5 (both folded) of 45.
+    assert_eq!(value(&df, "H1", "spend_share_produce"), Some(30.0 / 45.0));
+    assert_eq!(value(&df, "H1", "spend_share_other"), Some(15.0 / 45.0));
+    assert_eq!(value(&df, "H1", "txn_share_other"), Some(2.0 / 3.0));
+    assert_eq!(value(&df, "H2", "spend_share_meat"), Some(15.0 / 55.0));
+    // The type of an interaction comes from the offers table.
+    assert_eq!(value(&df, "H1", "offers_received_type_a"), Some(1.0));
+    assert_eq!(value(&df, "H1", "offers_received_type_b"), Some(1.0));
+    assert_eq!(value(&df, "H1", "offers_redeemed_type_b"), Some(0.0));
+    assert_eq!(value(&df, "H2", "offers_redeemed_type_a"), Some(1.0));
+    // No service ids and no locations: no price index, nothing distinct.
+    assert_eq!(value(&df, "H1", "price_index"), None);
+    assert_eq!(value(&df, "H1", "distinct_services"), Some(0.0));
+    assert_eq!(value(&df, "H1", "distinct_locations"), Some(0.0));
+    assert_eq!(value(&df, "H1", "distinct_categories"), Some(3.0));
+}
+
+#[test]
+fn an_interaction_takes_its_offer_type_from_the_offers_table() {
+    let sent = interactions(&[("R1", "Discount", "2026-01-15", 1, 1, 1)]);
+    // The offers table says OFF-Discount is a Points offer.
+    let offers = df!("offer_id" => ["OFF-Discount"], "offer_type" => ["Points"]).unwrap();
+    let typed = with_offer_types(sent.lazy(), offers.lazy())
+        .collect()
+        .unwrap();
+    let types = typed.column("offer_type").unwrap().str().unwrap();
+    assert_eq!(types.get(0), Some("Points"));
 }

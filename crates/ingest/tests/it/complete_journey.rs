@@ -13,7 +13,7 @@ use pipeline_core::table_io::check_frame;
 use polars::prelude::*;
 use serde_json::Value;
 
-use crate::{Case, dtype, target_contract, texts};
+use crate::{Case, dtype, texts};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -77,7 +77,7 @@ fn the_complete_journey_example_ingests_a_sample_of_households() {
 
     let config = IngestConfig {
         source_dir: Some(sample.clone()),
-        contract: target_contract::contract(),
+        contract: ingest::Contract::default(),
         ..IngestConfig::new(
             root.join("examples/complete-journey/mapping.toml"),
             &case.data,
@@ -87,10 +87,10 @@ fn the_complete_journey_example_ingests_a_sample_of_households() {
     let table = |name: &str| report.tables.iter().find(|t| t.table == name).unwrap();
     // Every table is a valid table of the target contract.
     for spec in [
-        &target_contract::CUSTOMERS_RAW,
-        &target_contract::OFFERS,
-        &target_contract::TRANSACTIONS,
-        &target_contract::OFFER_INTERACTIONS,
+        &pipeline_core::schema::CUSTOMERS_RAW,
+        &pipeline_core::schema::OFFERS,
+        &pipeline_core::schema::TRANSACTIONS,
+        &pipeline_core::schema::OFFER_INTERACTIONS,
     ] {
         let df = case.read(spec.file);
         check_frame(&case.data.join(spec.file), spec, &df).unwrap();

@@ -9,7 +9,6 @@ mod default_contract;
 mod errors;
 mod rejects;
 mod sources;
-mod target_contract;
 mod transforms;
 
 use std::path::{Path, PathBuf};
@@ -64,10 +63,10 @@ impl Case {
         self.text("mapping.toml", toml)
     }
 
-    /// A run of `mapping.toml` against the target contract.
+    /// A run of `mapping.toml` against the contract.
     pub fn config(&self) -> IngestConfig {
         IngestConfig {
-            contract: target_contract::contract(),
+            contract: ingest::Contract::default(),
             ..IngestConfig::new(self.src.join("mapping.toml"), &self.data)
         }
     }

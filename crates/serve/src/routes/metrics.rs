@@ -13,9 +13,12 @@ pub async fn metrics(state: web::Data<AppState>, store: web::Data<WorkerStore>) 
         feature_store::Store::Embedded(s) => Some(s.generation().generation),
         feature_store::Store::Redis(_) => state.seen_generation(),
     };
-    let text = state
-        .metrics
-        .render(&model.info().model_version, store.store.kind(), generation);
+    let text = state.metrics.render(
+        &model.info().model_version,
+        model.info().unseen,
+        store.store.kind(),
+        generation,
+    );
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text)

@@ -26,10 +26,10 @@ use arc_swap::ArcSwapOption;
 use feature_store::GenerationMeta;
 use pipeline_core::artifacts::{self, ClusterCandidates, FeatureCols, Manifest, Segments};
 use pipeline_core::calendar::{EpochDays, format_epoch_days};
-use pipeline_core::catalogue::slug;
 use pipeline_core::ranker_input::{OfferAttributes, RankerLayout};
 use pipeline_core::schema::OFFERS;
 use pipeline_core::table_io::{read_table, table_path};
+use pipeline_core::vocabulary::{Resolved, Terms, VOCABULARY_FILE, Vocabulary};
 use polars::prelude::DataType;
 
 use crate::error::ModelError;
@@ -47,7 +47,8 @@ pub struct Offer {
     pub name: String,
     /// `offers.valid_from` / `valid_to` (inclusive), when the table has them.
     pub validity: Validity,
-    type_slug: String,
+    /// The vocabulary's slugs (`None`: no feature describes the value).
+    type_slug: Option<String>,
     category_slug: Option<String>,
 }
 
@@ -92,6 +93,18 @@ pub struct ModelInfo {
     /// Kept out of every answer: a path says more than a client needs.
     #[serde(skip)]
     pub model_dir: PathBuf,
+    /// Exported in `/metrics`, logged at load.
+    #[serde(skip)]
+    pub unseen: UnseenValues,
+}
+
+/// Offers of the catalogue whose type or category is not a kept term of
+/// the model's vocabulary (the model never saw it by name): scored as
+/// `other` when the vocabulary has it, else with no feature for it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UnseenValues {
+    pub offer_types: usize,
+    pub categories: usize,
 }
 
 /// A layout compiled for one store generation's feature names.
@@ -131,6 +144,7 @@ pub struct LoadedModel {
     id: u64,
     info: ModelInfo,
     feature_cols: Vec<String>,
+    vocabulary: Vocabulary,
     forest: CompiledForest,
     model_text: Arc<ModelText>,
     offers: Vec<Offer>,
@@ -173,6 +187,14 @@ impl LoadedModel {
             Ok(path)
         };
 
+        let vocabulary_path = verified(VOCABULARY_FILE)?;
+        if !vocabulary_path.is_file() {
+            return Err(ModelError::Inconsistent {
+                path: vocabulary_path,
+                message: "file not found (a model trained before vocabularies came from the data: retrain it)".to_owned(),
+            });
+        }
+        let vocabulary = Vocabulary::read(&vocabulary_path)?;
         let cols_path = verified(artifacts::FEATURE_COLS_FILE)?;
         let feature_cols: FeatureCols = artifacts::read_json(&cols_path)?;
         let candidates_path = verified(artifacts::CLUSTER_CANDIDATES_FILE)?;
@@ -205,7 +227,7 @@ impl LoadedModel {
             });
         }
 
-        let offers = read_offers(data_dir)?;
+        let (offers, unseen) = read_offers(data_dir, &vocabulary)?;
         let by_id: HashMap<&str, usize> = offers
             .iter()
             .enumerate()
@@ -241,8 +263,10 @@ impl LoadedModel {
                 features: forest.n_features(),
                 offers: offers.len(),
                 model_dir: model_dir.to_path_buf(),
+                unseen,
             },
             feature_cols,
+            vocabulary,
             all_offers: (0..offers.len()).collect(),
             any_validity: offers.iter().any(|o| o.validity.is_bounded()),
             forest,
@@ -343,13 +367,15 @@ impl LoadedModel {
         {
             return Ok(Arc::clone(&bound.layout));
         }
-        let layout =
-            RankerLayout::new(&self.feature_cols, &generation.feature_names).map_err(|source| {
-                ModelError::Features {
-                    generation: generation.generation,
-                    source,
-                }
-            })?;
+        let layout = RankerLayout::new(
+            &self.feature_cols,
+            &generation.feature_names,
+            &self.vocabulary,
+        )
+        .map_err(|source| ModelError::Features {
+            generation: generation.generation,
+            source,
+        })?;
         let layout = Arc::new(layout);
         self.bound.store(Some(Arc::new(BoundLayout {
             feature_names: generation.feature_names.clone(),
@@ -439,7 +465,7 @@ impl LoadedModel {
                 layout.fill_with_slugs(
                     customer,
                     &offer.attributes,
-                    &offer.type_slug,
+                    offer.type_slug.as_deref(),
                     offer.category_slug.as_deref(),
                     row,
                 );
@@ -490,7 +516,7 @@ impl LoadedModel {
         layout.fill_with_slugs(
             customer,
             &offer.attributes,
-            &offer.type_slug,
+            offer.type_slug.as_deref(),
             offer.category_slug.as_deref(),
             &mut row,
         );
@@ -514,14 +540,55 @@ impl LoadedModel {
     }
 }
 
-/// Reads `offers.parquet` into the catalogue, in file order.
-fn read_offers(data_dir: &Path) -> Result<Vec<Offer>, ModelError> {
+/// The slug of `value` in `terms`, counting (and logging once per value)
+/// a value that is not a kept term.
+fn resolve_counted(
+    terms: &Terms,
+    value: &str,
+    field: &str,
+    unseen: &mut usize,
+    logged: &mut std::collections::BTreeSet<String>,
+) -> Option<String> {
+    let resolved = terms.resolve(value);
+    if !matches!(resolved, Resolved::Kept(_)) {
+        *unseen += 1;
+        if logged.insert(format!("{field}\u{0}{value}")) {
+            tracing::warn!(
+                field,
+                value,
+                scored_as = if resolved == Resolved::Other {
+                    "other"
+                } else {
+                    "no feature"
+                },
+                "an offer has a value the model's vocabulary has never seen"
+            );
+        }
+    }
+    resolved.slug().map(str::to_owned)
+}
+
+/// Reads `offers.parquet` into the catalogue, in file order, with each
+/// offer's vocabulary slugs; counts the offers whose values the vocabulary
+/// has never seen.
+fn read_offers(
+    data_dir: &Path,
+    vocabulary: &Vocabulary,
+) -> Result<(Vec<Offer>, UnseenValues), ModelError> {
     let path = table_path(data_dir, &OFFERS);
-    let df = read_table(data_dir, &OFFERS)?;
+    // On a thread of its own: the reader may run a lazy polars plan (a
+    // datetime or integer column to convert), and polars panics when it
+    // blocks inside the current-thread runtime that loads and reloads.
     let bad = |message: String| ModelError::Inconsistent {
         path: path.clone(),
         message,
     };
+    let df = std::thread::scope(|scope| {
+        scope
+            .spawn(|| read_table(data_dir, &OFFERS))
+            .join()
+            .map_err(|_| bad("the offers reader panicked".to_owned()))
+    })??;
     let strings = |name: &str| -> Result<Vec<Option<String>>, ModelError> {
         let column = df
             .column(name)
@@ -553,6 +620,8 @@ fn read_offers(data_dir: &Path) -> Result<Vec<Offer>, ModelError> {
     let valid_to = dates("valid_to")?;
     let mut seen = BTreeMap::new();
     let mut offers = Vec::with_capacity(ids.len());
+    let mut unseen = UnseenValues::default();
+    let mut logged = std::collections::BTreeSet::new();
     for (row, ((((id, name), offer_type), category), value)) in ids
         .into_iter()
         .zip(names)
@@ -565,11 +634,13 @@ fn read_offers(data_dir: &Path) -> Result<Vec<Offer>, ModelError> {
             from: valid_from[row],
             to: valid_to[row],
         };
-        let (Some(offer_id), Some(name), Some(offer_type), Some(offer_value)) =
-            (id, name, offer_type, value)
-        else {
-            return Err(bad(format!("row {row}: a required value is null")));
+        let (Some(offer_id), Some(offer_type)) = (id, offer_type) else {
+            return Err(bad(format!(
+                "row {row}: `offer_id` or `offer_type` is null"
+            )));
         };
+        let name = name.unwrap_or_else(|| offer_id.clone());
+        let offer_value = value.unwrap_or(f64::NAN);
         if seen.insert(offer_id.clone(), row).is_some() {
             return Err(bad(format!("offer_id `{offer_id}` appears twice")));
         }
@@ -582,10 +653,26 @@ fn read_offers(data_dir: &Path) -> Result<Vec<Offer>, ModelError> {
                 format_epoch_days(to)
             )));
         }
+        let type_slug = resolve_counted(
+            &vocabulary.offer_types,
+            &offer_type,
+            "offer_type",
+            &mut unseen.offer_types,
+            &mut logged,
+        );
+        let category_slug = category.as_deref().and_then(|c| {
+            resolve_counted(
+                &vocabulary.categories,
+                c,
+                "category",
+                &mut unseen.categories,
+                &mut logged,
+            )
+        });
         offers.push(Offer {
             validity,
-            type_slug: slug(&offer_type),
-            category_slug: category.as_deref().map(slug),
+            type_slug,
+            category_slug,
             name,
             attributes: OfferAttributes {
                 offer_id,
@@ -595,5 +682,5 @@ fn read_offers(data_dir: &Path) -> Result<Vec<Offer>, ModelError> {
             },
         });
     }
-    Ok(offers)
+    Ok((offers, unseen))
 }

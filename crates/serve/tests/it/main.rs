@@ -11,3 +11,4 @@ mod model_file;
 mod redis;
 mod reload;
 mod validity;
+mod vocabulary;

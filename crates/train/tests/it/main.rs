@@ -12,6 +12,7 @@ use pipeline_core::artifacts::{
 use pipeline_core::ranker_input::RankerLayout;
 use pipeline_core::schema::{CUSTOMER_FEATURES, CUSTOMER_SEGMENTS, OFFERS};
 use pipeline_core::table_io::{TableSink, read_table};
+use pipeline_core::vocabulary::{VOCABULARY_FILE, Vocabulary};
 use polars::prelude::*;
 use serde_json::Value;
 use train::evaluation::Evaluation;
@@ -212,6 +213,7 @@ fn trained() -> &'static Trained {
             csv: false,
             cutoff: None,
             identity_map: true,
+            limits: Default::default(),
         })
         .unwrap();
         let outcome = train::run(&config(&data, &models)).unwrap();
@@ -238,13 +240,19 @@ fn number(v: &Value, path: &str) -> f64 {
 fn artifacts_are_present_and_consistent() {
     let t = trained();
     let cols: FeatureCols = read_json(&t.models.join("feature_cols.json")).unwrap();
-    let customer_names = features::feature_names();
+    let vocabulary = Vocabulary::read(&t.models.join(VOCABULARY_FILE)).unwrap();
+    // The model's vocabulary is the one the features were computed with.
+    assert_eq!(
+        vocabulary,
+        Vocabulary::read(&t.data.join(VOCABULARY_FILE)).unwrap()
+    );
+    let customer_names = vocabulary.customer_feature_names();
     assert_eq!(&cols[..customer_names.len()], customer_names.as_slice());
     assert_eq!(
         &cols[customer_names.len()..],
-        pipeline_core::ranker_input::offer_feature_names().as_slice()
+        pipeline_core::ranker_input::offer_feature_names(&vocabulary).as_slice()
     );
-    RankerLayout::new(&cols, &customer_names).unwrap();
+    RankerLayout::new(&cols, &customer_names, &vocabulary).unwrap();
 
     let segments: Segments = read_json(&t.models.join("segments.json")).unwrap();
     assert_eq!(segments.centroids.len(), 6);
@@ -318,12 +326,14 @@ fn artifacts_are_present_and_consistent() {
 fn written_model_matches_python_on_serving_rows() {
     let t = trained();
     let cols: FeatureCols = read_json(&t.models.join("feature_cols.json")).unwrap();
-    let names = features::feature_names();
-    let layout = RankerLayout::new(&cols, &names).unwrap();
+    let vocabulary = Vocabulary::read(&t.models.join(VOCABULARY_FILE)).unwrap();
+    let names = vocabulary.customer_feature_names();
+    let layout = RankerLayout::new(&cols, &names, &vocabulary).unwrap();
     let df = read_table(&t.data, &CUSTOMER_FEATURES).unwrap();
     let table = train::examples::FeatureTable::from_frame(&df, &names, "test").unwrap();
     let catalogue =
-        train::examples::Catalogue::from_frame(&read_table(&t.data, &OFFERS).unwrap()).unwrap();
+        train::examples::Catalogue::from_frame(&read_table(&t.data, &OFFERS).unwrap(), &vocabulary)
+            .unwrap();
     let rows = table.len().min(400);
     let mut x = vec![0.0; rows * catalogue.len() * layout.width()];
     for i in 0..rows {
@@ -414,6 +424,7 @@ fn missing_or_malformed_inputs_are_clear_errors_and_write_nothing() {
         csv: false,
         cutoff: None,
         identity_map: true,
+        limits: Default::default(),
     })
     .unwrap();
     // customer_features.parquet of another version: a ranker feature that
@@ -437,6 +448,8 @@ fn missing_or_malformed_inputs_are_clear_errors_and_write_nothing() {
     std::fs::write(&features_file, saved).unwrap();
 
     // offers.parquet with a text offer_value.
+    let offers_file = data.join("offers.parquet");
+    let saved_offers = std::fs::read(&offers_file).unwrap();
     let mut offers = read_table(&data, &OFFERS).unwrap();
     let as_text = offers
         .column("offer_value")
@@ -453,6 +466,7 @@ fn missing_or_malformed_inputs_are_clear_errors_and_write_nothing() {
     );
     assert!(entries(&models).is_empty());
     assert!(!data.join("customer_segments.parquet").exists());
+    std::fs::write(&offers_file, saved_offers).unwrap();
 
     // Without --identity-map, a missing entity map is named.
     let mut c = config(&data, &models);
@@ -782,6 +796,7 @@ fn a_test_window_too_small_to_measure_is_a_clear_error_and_writes_nothing() {
         csv: false,
         cutoff: None,
         identity_map: true,
+        limits: Default::default(),
     })
     .unwrap();
     let mut c = config(&data, &models);
