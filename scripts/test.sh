@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every test of the project: formatting, lints, the Rust test suites (which
-# start their own redis-server and mlflow processes on loopback), and the
-# Airflow DAG test. Installs what is missing first (scripts/setup.sh is
-# idempotent and quick once everything is there).
+# start their own redis-server and mlflow processes on loopback), the API
+# contract test (schemathesis against a real serve) and the Airflow DAG
+# test. Installs what is missing first (scripts/setup.sh is idempotent and
+# quick once everything is there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -19,6 +20,10 @@ cargo build --release --workspace --all-targets
 bash scripts/prune_target.sh
 echo "== cargo test (release profile)"
 cargo test --release --workspace
+if [[ -x scripts/test_schemathesis.sh ]]; then
+  echo "== API contract test (schemathesis --checks all against serve)"
+  bash scripts/test_schemathesis.sh
+fi
 if [[ -x scripts/test_airflow.sh ]]; then
   echo "== Airflow DAG test"
   bash scripts/test_airflow.sh

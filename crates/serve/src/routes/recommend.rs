@@ -11,9 +11,10 @@ use crate::state::{AppState, WorkerStore};
 
 /// `top_k` when the request names none.
 pub const DEFAULT_TOP_K: usize = 3;
-/// The longest customer or record id looked up; a longer one is refused
-/// before it reaches the store (414 on the path, 400 in a batch).
-pub const MAX_ID_BYTES: usize = 256;
+/// The longest customer or record id looked up, in characters (what the
+/// OpenAPI document's `maxLength` counts); a longer one is refused before it
+/// reaches the store (414 on the path, 400 for the whole batch).
+pub const MAX_ID_CHARS: usize = 256;
 /// Features listed per offer with `explain=true`.
 const EXPLAIN_FEATURES: usize = 5;
 
@@ -87,6 +88,21 @@ fn check_top_k(top_k: i64, catalogue_size: usize) -> Result<usize, ()> {
     }
 }
 
+/// Every id of a batch is 1 to [`MAX_ID_CHARS`] characters, as on the path:
+/// a batch with another one is malformed as a whole (400), so that every id
+/// an answer echoes is one `GET /recommend/{id}` takes.
+fn check_batch_ids(ids: &[String]) -> Result<(), ApiError> {
+    for (index, id) in ids.iter().enumerate() {
+        let chars = id.chars().count();
+        if chars == 0 || chars > MAX_ID_CHARS {
+            return Err(ApiError::BadRequest(format!(
+                "ids[{index}] must be 1 to {MAX_ID_CHARS} characters, got {chars}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Looks up one id and scores it with `model`.
 async fn recommend_one(
     id: &str,
@@ -95,12 +111,6 @@ async fn recommend_one(
     store: &WorkerStore,
     state: &AppState,
 ) -> Result<RecommendationResponse, ApiError> {
-    if id.len() > MAX_ID_BYTES {
-        return Err(ApiError::BadRequest(format!(
-            "an id is at most {MAX_ID_BYTES} bytes, got {}",
-            id.len()
-        )));
-    }
     let record = store
         .lookup(id, &state.metrics)
         .await?
@@ -160,10 +170,10 @@ pub async fn get_recommendation(
     state: web::Data<AppState>,
     store: web::Data<WorkerStore>,
 ) -> Result<HttpResponse, ApiError> {
-    if id.len() > MAX_ID_BYTES {
+    let chars = id.chars().count();
+    if chars > MAX_ID_CHARS {
         return Err(ApiError::UriTooLong(format!(
-            "the id in /recommend/{{id}} is at most {MAX_ID_BYTES} bytes, got {}",
-            id.len()
+            "the id in /recommend/{{id}} is at most {MAX_ID_CHARS} characters, got {chars}"
         )));
     }
     let model = state.model.load_full();
@@ -188,6 +198,7 @@ pub async fn post_recommendations(
             request.ids.len()
         )));
     }
+    check_batch_ids(&request.ids)?;
     let catalogue_size = model.catalogue_size();
     let top_k = match request.top_k {
         None => DEFAULT_TOP_K.min(catalogue_size.max(1)),

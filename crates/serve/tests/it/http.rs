@@ -315,12 +315,12 @@ fn edge_requests_get_documented_json_answers() {
     // Two segments are no route at all.
     assert_eq!(json_error(app.get("/recommend/a/b")).0, 404);
     // A long id: 414 with a JSON body, before any store lookup.
-    let long = "x".repeat(serve::routes::recommend::MAX_ID_BYTES + 1);
+    let long = "x".repeat(serve::routes::recommend::MAX_ID_CHARS + 1);
     assert_eq!(
         json_error(app.get(&format!("/recommend/{long}"))),
         (414, None, "uri_too_long".to_owned())
     );
-    let id_ok = "x".repeat(serve::routes::recommend::MAX_ID_BYTES);
+    let id_ok = "x".repeat(serve::routes::recommend::MAX_ID_CHARS);
     assert_eq!(app.get(&format!("/recommend/{id_ok}")).status(), 404);
 
     // top_k's documented bound is the real one: the catalogue size.
@@ -360,4 +360,59 @@ fn edge_requests_get_documented_json_answers() {
     let model_dir = fixture.model_dir().display().to_string();
     assert!(!health.contains(&model_dir), "{health}");
     assert!(!health.contains("model_dir"), "{health}");
+}
+
+#[test]
+fn ids_and_nulls_behave_as_the_document_says() {
+    use serve::routes::recommend::MAX_ID_CHARS;
+    let fixture = default_fixture();
+    let app = TestApp::spawn(fixture.embedded_settings());
+    // Characters, not bytes, as the document's maxLength counts: 256 `é`
+    // (512 bytes) is an unknown id, one more is too long.
+    let wide = "\u{e9}".repeat(MAX_ID_CHARS);
+    assert_eq!(app.get(&format!("/recommend/{wide}")).status(), 404);
+    assert_eq!(app.get(&format!("/recommend/{wide}\u{e9}")).status(), 414);
+
+    // In a batch an empty or too long id makes the whole request a 400
+    // naming it; an unknown one stays a 404 item.
+    let known = fixture.data.customer_ids[0].as_str();
+    let long = "x".repeat(MAX_ID_CHARS + 1);
+    for (ids, index) in [(json!([known, ""]), 1), (json!([long, known]), 0)] {
+        let (status, body) = app.post_json("/recommend", &json!({ "ids": ids }));
+        assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")));
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains(&format!("ids[{index}]")), "{message}");
+    }
+    let (status, body) = app.post_json("/recommend", &json!({ "ids": [wide] }));
+    assert_eq!(
+        (status, body["results"][0]["status"].as_u64()),
+        (200, Some(404))
+    );
+
+    // null top_k and as_of are the defaults, as documented (nullable).
+    let (status, body) = app.post_json(
+        "/recommend",
+        &json!({"ids": [known], "top_k": null, "as_of": null}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, defaults) = app.post_json("/recommend", &json!({ "ids": [known] }));
+    assert_eq!(body, defaults);
+    assert_eq!(body["results"][0]["status"], 200, "{body}");
+
+    let (_, doc) = app.get_json("/openapi.json");
+    let batch = &doc["components"]["schemas"]["BatchRequest"]["properties"];
+    assert_eq!(batch["ids"]["items"]["maxLength"], MAX_ID_CHARS);
+    assert_eq!(batch["ids"]["items"]["minLength"], 1);
+    assert_eq!(batch["top_k"]["nullable"], true);
+    assert_eq!(batch["as_of"]["nullable"], true);
+    // A missing feature value is explained as null (NaN has no JSON form).
+    assert_eq!(
+        doc["components"]["schemas"]["FeatureContribution"]["properties"]["value"]["nullable"],
+        true
+    );
+    let path_id = &doc["paths"]["/recommend/{id}"]["get"]["parameters"][0];
+    assert_eq!(
+        (path_id["name"].as_str(), &path_id["schema"]["maxLength"]),
+        (Some("id"), &json!(MAX_ID_CHARS))
+    );
 }
