@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod complete_journey;
 mod forest;
 mod helpers;
 mod http;
