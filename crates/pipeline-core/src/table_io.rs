@@ -193,7 +193,10 @@ fn widening(ty: ColumnType, found: &DataType) -> Option<Widening> {
         ColumnType::F64 if *found == DataType::Float32 || found.is_integer() => {
             Some(Widening::Cast)
         }
-        ColumnType::Flag if found.is_integer() && *found != DataType::UInt8 => {
+        // pandas writes a flag with missing values as floats.
+        ColumnType::Flag
+            if (found.is_integer() && *found != DataType::UInt8) || found.is_float() =>
+        {
             Some(Widening::CheckedFlag)
         }
         _ => None,

@@ -166,6 +166,35 @@ fn an_integer_flag_other_than_zero_or_one_names_file_column_and_value() {
 }
 
 #[test]
+fn a_float_flag_with_missing_values_reads_as_a_flag_and_a_fraction_does_not() {
+    // What pandas writes for a flag column with NaN in it.
+    let dir = tempfile::tempdir().unwrap();
+    let mut df = pandas_like(None, [0, 1, 1]);
+    df.with_column(Column::new(
+        "opened".into(),
+        [Some(1.0f64), None, Some(0.0)],
+    ))
+    .unwrap();
+    write_raw(dir.path(), df.clone());
+    for read in read_both(dir.path()) {
+        let c = read.column("opened").unwrap();
+        assert_eq!(c.dtype(), &DataType::UInt8);
+        let got: Vec<Option<u8>> = c.u8().unwrap().iter().collect();
+        assert_eq!(got, [Some(1), None, Some(0)]);
+    }
+    df.with_column(Column::new(
+        "opened".into(),
+        [Some(1.0f64), None, Some(0.5)],
+    ))
+    .unwrap();
+    write_raw(dir.path(), df);
+    let msg = read_table(dir.path(), &OFFER_INTERACTIONS)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("`opened` holds the value 0.5"), "{msg}");
+}
+
+#[test]
 fn writers_still_produce_the_exact_contract_types() {
     let dir = tempfile::tempdir().unwrap();
     let sink = TableSink::new(dir.path(), false);
