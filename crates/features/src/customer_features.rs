@@ -17,13 +17,16 @@
 
 use chrono::NaiveDate;
 use pipeline_core::calendar::to_epoch_days;
-use pipeline_core::vocabulary::{OFFER_OUTCOMES, OTHER, Terms, Vocabulary};
+use pipeline_core::vocabulary::{
+    MEASURE_PREFIX, OFFER_OUTCOMES, OTHER, Terms, Vocabulary, measure_feature_names,
+};
 use polars::prelude::*;
 
 use crate::error::{FeaturesError, Result};
 
 /// Features that are null when they are undefined (no purchase before the
 /// cut-off, or a single purchase for `mean_days_between`).
+/// Besides these, a measure's `_mean` is null without purchases.
 pub const NULLABLE_FEATURES: [&str; 9] = [
     "price_index",
     "recency_days",
@@ -82,11 +85,12 @@ fn weights(df: &DataFrame, key: &str, weight: &str, what: &str) -> Result<Vec<(S
 /// and the outcomes `interactions` record (a flag column with at least one
 /// value).
 pub fn vocabulary_from_data(
-    transactions: LazyFrame,
+    mut transactions: LazyFrame,
     interactions: LazyFrame,
     offers: LazyFrame,
     limits: VocabularyLimits,
 ) -> Result<Vocabulary> {
+    let measures = measures_of(&mut transactions)?;
     let spend = transactions
         .group_by([col("service_category")])
         .agg([col("amount").sum().alias("spend")])
@@ -143,7 +147,35 @@ pub fn vocabulary_from_data(
         categories: Terms::from_weights(&spend, &offer_categories, limits.max_categories),
         offer_types: Terms::from_weights(&types, &[], limits.max_offer_types),
         outcomes,
+        measures,
     })
+}
+
+/// The names of the numeric `measure_{name}` columns of `transactions`,
+/// sorted; a `measure_` column of another type is an error naming it.
+fn measures_of(transactions: &mut LazyFrame) -> Result<Vec<String>> {
+    let schema = transactions
+        .collect_schema()
+        .map_err(polars_error("reading the columns of transactions"))?;
+    let mut measures = Vec::new();
+    for (name, dtype) in schema.iter() {
+        let Some(measure) = name.strip_prefix(MEASURE_PREFIX) else {
+            continue;
+        };
+        let well_formed = !measure.is_empty()
+            && measure
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !dtype.is_primitive_numeric() || !well_formed {
+            return Err(FeaturesError::BadMeasure {
+                column: name.to_string(),
+                found: dtype.to_string(),
+            });
+        }
+        measures.push(measure.to_owned());
+    }
+    measures.sort();
+    Ok(measures)
 }
 
 /// `interactions` with each row's `offer_type` taken from `offers` (null
@@ -211,6 +243,7 @@ pub fn customer_features_plan(
         map.clone(),
         cutoff_day,
         &vocabulary.categories,
+        &vocabulary.measures,
     );
     let offers = offer_figures(interactions, map.clone(), cutoff_day, vocabulary);
 
@@ -232,6 +265,11 @@ pub fn customer_features_plan(
     for s in vocabulary.categories.slugs() {
         zero_filled.push(format!("spend_{s}"));
         zero_filled.push(format!("txns_{s}"));
+    }
+    for m in &vocabulary.measures {
+        let [sum, _, nonzero] = measure_feature_names(m);
+        zero_filled.push(sum);
+        zero_filled.push(nonzero);
     }
     for outcome in &vocabulary.outcomes {
         zero_filled.push(format!("offers_{outcome}_total"));
@@ -267,16 +305,22 @@ fn purchase_figures(
     map: LazyFrame,
     cutoff_day: i32,
     categories: &Terms,
+    measures: &[String],
 ) -> LazyFrame {
+    let mut columns = vec![
+        col("record_id"),
+        col("service_id"),
+        col("service_category"),
+        col("amount"),
+        col("location"),
+        col("transaction_date").cast(DataType::Int32).alias("day"),
+    ];
+    columns.extend(measures.iter().map(|m| {
+        let name = format!("{MEASURE_PREFIX}{m}");
+        col(name.as_str()).cast(DataType::Float64).alias(name)
+    }));
     let purchases = transactions
-        .select([
-            col("record_id"),
-            col("service_id"),
-            col("service_category"),
-            col("amount"),
-            col("location"),
-            col("transaction_date").cast(DataType::Int32).alias("day"),
-        ])
+        .select(columns)
         .filter(col("day").lt(lit(cutoff_day)));
     // The service means come from every purchase before the cut-off,
     // before the join, so a customer's figure never depends on which other
@@ -334,6 +378,19 @@ fn purchase_figures(
                 .cast(DataType::Float64)
                 .sum()
                 .alias(format!("txns_{s}")),
+        );
+    }
+    for m in measures {
+        let value = || col(format!("{MEASURE_PREFIX}{m}"));
+        let [sum, mean, nonzero] = measure_feature_names(m);
+        aggs.push(value().sum().alias(sum));
+        aggs.push(value().mean().alias(mean));
+        aggs.push(
+            value()
+                .neq(lit(0.0))
+                .cast(DataType::Float64)
+                .mean()
+                .alias(nonzero),
         );
     }
     purchases.group_by([col("customer_id")]).agg(aggs)

@@ -28,6 +28,11 @@ pub enum FeaturesError {
     },
 
     #[error(
+        "transactions: column `{column}` has type {found}, expected a number (every `measure_` column is a numeric measure)"
+    )]
+    BadMeasure { column: String, found: String },
+
+    #[error(
         "no event dates in {table}: cannot derive the default cut-off (pass --cutoff YYYY-MM-DD)"
     )]
     NoEvents { table: &'static str },

@@ -23,6 +23,7 @@ pub fn vocabulary() -> Vocabulary {
         categories: terms("Category", CATEGORIES),
         offer_types: terms("Type", OFFER_TYPES),
         outcomes: OUTCOMES.map(str::to_owned).to_vec(),
+        measures: Vec::new(),
     }
 }
 

@@ -270,6 +270,7 @@ mod tests {
             categories: Terms::from_weights(&w(&["Repair", "Tires"]), &[], 8),
             offer_types: Terms::from_weights(&w(&["Discount", "Points"]), &[], 8),
             outcomes: names(&["received", "redeemed"]),
+            measures: Vec::new(),
         }
     }
 

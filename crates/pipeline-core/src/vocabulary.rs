@@ -200,6 +200,24 @@ pub struct Vocabulary {
     /// The outcomes the interactions record, in the order of
     /// [`OFFER_OUTCOMES`].
     pub outcomes: Vec<String>,
+    /// The extra numeric measures of `transactions` (`measure_{name}`
+    /// columns: quantity, discounts), by name, sorted.
+    #[serde(default)]
+    pub measures: Vec<String>,
+}
+
+/// The prefix of an extra numeric measure column of `transactions`.
+pub const MEASURE_PREFIX: &str = "measure_";
+
+/// The per-customer figures of one measure, in column order: its sum and
+/// mean over the purchase rows before the cut-off, and the share of those
+/// rows where it is not zero (a coupon used, a discount given).
+pub fn measure_feature_names(measure: &str) -> [String; 3] {
+    [
+        format!("{MEASURE_PREFIX}{measure}_sum"),
+        format!("{MEASURE_PREFIX}{measure}_mean"),
+        format!("{MEASURE_PREFIX}{measure}_nonzero_share"),
+    ]
 }
 
 impl Vocabulary {
@@ -223,6 +241,16 @@ impl Vocabulary {
     /// What a file must satisfy beyond its JSON shape.
     pub fn check(&self) -> std::result::Result<(), String> {
         self.categories.check("categories")?;
+        let well_formed = |m: &String| {
+            !m.is_empty()
+                && m.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        };
+        if let Some(bad) = self.measures.iter().find(|m| !well_formed(m)) {
+            return Err(format!(
+                "measures: `{bad}` is not a lower-case [a-z0-9_] name"
+            ));
+        }
         self.offer_types.check("offer_types")?;
         let known: Vec<&str> = OFFER_OUTCOMES
             .iter()
@@ -274,6 +302,9 @@ impl Vocabulary {
             for t in self.offer_types.slugs() {
                 names.push(format!("offers_{outcome}_{t}"));
             }
+        }
+        for m in &self.measures {
+            names.extend(measure_feature_names(m));
         }
         names
     }
@@ -351,6 +382,7 @@ mod tests {
             categories: Terms::from_weights(&weights(&[("A", 1.0)]), &[], 4),
             offer_types: Terms::from_weights(&weights(&[("T", 1.0)]), &[], 4),
             outcomes: vec!["received".into(), "redeemed".into()],
+            measures: Vec::new(),
         };
         good.check().unwrap();
         let mut bad = good.clone();
@@ -370,6 +402,7 @@ mod tests {
             categories: Terms::from_weights(&weights(&[("Produce", 1.0)]), &["Deli".into()], 4),
             offer_types: Terms::from_weights(&weights(&[("Type A", 1.0)]), &[], 4),
             outcomes: vec!["received".into(), "redeemed".into()],
+            measures: Vec::new(),
         };
         let names = v.customer_feature_names();
         for n in [

@@ -131,6 +131,7 @@ pub fn vocabulary() -> Vocabulary {
         categories: terms(&CATEGORIES),
         offer_types: terms(&OFFER_TYPES),
         outcomes: vec!["received".to_owned(), "redeemed".to_owned()],
+        measures: Vec::new(),
     }
 }
 

@@ -611,6 +611,7 @@ mod tests {
                 4,
             ),
             outcomes: vec!["received".into(), "redeemed".into()],
+            measures: Vec::new(),
         };
         Catalogue::new(
             vec![offer("O0", "x"), offer("O1", "x"), offer("O2", "y")],

@@ -20,7 +20,7 @@
 
 use polars::prelude::*;
 
-use pipeline_core::vocabulary::Vocabulary;
+use pipeline_core::vocabulary::{MEASURE_PREFIX, Vocabulary};
 
 use crate::error::{Result, TrainError, polars_err};
 use crate::examples::FeatureTable;
@@ -101,18 +101,25 @@ impl KeyedEvents {
         let tx = transactions.clone().lazy();
         let services = codes(tx.clone(), "service_id").rename(["code"], ["service_code"], true);
         let locations = codes(tx.clone(), "location").rename(["code"], ["location_code"], true);
+        let mut columns = vec![
+            record_code(),
+            col("service_code").alias("service_id"),
+            col("service_category"),
+            col("amount"),
+            col("location_code").alias("location"),
+            col("transaction_date"),
+        ];
+        columns.extend(
+            vocabulary
+                .measures
+                .iter()
+                .map(|m| col(format!("{MEASURE_PREFIX}{m}"))),
+        );
         let transactions = tx
             .left_join(records.clone(), col("record_id"), col("record_id"))
             .left_join(services, col("service_id"), col("service_id"))
             .left_join(locations, col("location"), col("location"))
-            .select([
-                record_code(),
-                col("service_code").alias("service_id"),
-                col("service_category"),
-                col("amount"),
-                col("location_code").alias("location"),
-                col("transaction_date"),
-            ])
+            .select(columns)
             .collect()
             .map_err(polars_err("coding the transactions"))?;
         let interactions = interactions
@@ -226,6 +233,14 @@ mod tests {
                 ),
                 Column::new("location".into(), c(|r| r.3)),
                 dates("transaction_date", &c(|r| r.4)),
+                // Every other line without a unit: the non-zero share.
+                Column::new(
+                    "measure_quantity".into(),
+                    rows.iter()
+                        .enumerate()
+                        .map(|(i, r)| if i % 2 == 0 { r.2 / 50.0 } else { 0.0 })
+                        .collect::<Vec<_>>(),
+                ),
             ],
         )
         .unwrap()
@@ -298,6 +313,7 @@ mod tests {
                 2,
             ),
             outcomes: OFFER_OUTCOMES.map(String::from).to_vec(),
+            measures: vec!["quantity".to_owned()],
         }
     }
 

@@ -504,6 +504,7 @@ fn write_retail_inputs(dir: &Path) {
         "record_id" => ["H1", "H1", "H1", "H2", "H2"],
         "service_category" => ["PRODUCE", "DAIRY", "KIOSK", "PRODUCE", "MEAT"],
         "amount" => [30.0, 10.0, 5.0, 40.0, 15.0],
+        "measure_coupon_disc" => [0.0, -1.0, 0.0, -2.0, 0.0],
     )
     .unwrap();
     transactions
@@ -563,6 +564,7 @@ fn the_vocabulary_and_the_feature_names_come_from_the_data() {
     assert_eq!(types, ["type_a", "type_b"]);
     // No opened / clicked columns: those outcomes are not observed.
     assert_eq!(vocabulary.outcomes, ["received", "redeemed"]);
+    assert_eq!(vocabulary.measures, ["coupon_disc"]);
 
     let df =
         pipeline_core::table_io::read_table(dir.path(), &pipeline_core::schema::CUSTOMER_FEATURES)
@@ -594,6 +596,33 @@ fn the_vocabulary_and_the_feature_names_come_from_the_data() {
     assert_eq!(value(&df, "H1", "distinct_services"), Some(0.0));
     assert_eq!(value(&df, "H1", "distinct_locations"), Some(0.0));
     assert_eq!(value(&df, "H1", "distinct_categories"), Some(3.0));
+    // The measure, per customer: H1 -1 on one line of three, H2 -2 on one
+    // of two.
+    assert_eq!(value(&df, "H1", "measure_coupon_disc_sum"), Some(-1.0));
+    assert_eq!(
+        value(&df, "H1", "measure_coupon_disc_mean"),
+        Some(-1.0 / 3.0)
+    );
+    assert_eq!(
+        value(&df, "H1", "measure_coupon_disc_nonzero_share"),
+        Some(1.0 / 3.0)
+    );
+    assert_eq!(value(&df, "H2", "measure_coupon_disc_mean"), Some(-1.0));
+    assert_eq!(
+        value(&df, "H2", "measure_coupon_disc_nonzero_share"),
+        Some(0.5)
+    );
+
+    // A `measure_` column that holds text is refused, naming it.
+    let mut transactions = pipeline_core::table_io::read_table(dir.path(), &TRANSACTIONS).unwrap();
+    transactions
+        .with_column(Column::new("measure_coupon_disc".into(), ["a"; 5]))
+        .unwrap();
+    TableSink::new(dir.path(), false)
+        .write(&TRANSACTIONS, &mut transactions)
+        .unwrap();
+    let err = features::run(&config).unwrap_err().to_string();
+    assert!(err.contains("`measure_coupon_disc`"), "{err}");
 }
 
 #[test]
