@@ -18,7 +18,8 @@
 use chrono::NaiveDate;
 use pipeline_core::calendar::to_epoch_days;
 use pipeline_core::vocabulary::{
-    MEASURE_PREFIX, OFFER_OUTCOMES, OTHER, Terms, Vocabulary, measure_feature_names,
+    MEASURE_PREFIX, OFFER_OUTCOMES, OTHER, Terms, Vocabulary, is_measure_name,
+    measure_feature_names,
 };
 use polars::prelude::*;
 
@@ -162,11 +163,7 @@ fn measures_of(transactions: &mut LazyFrame) -> Result<Vec<String>> {
         let Some(measure) = name.strip_prefix(MEASURE_PREFIX) else {
             continue;
         };
-        let well_formed = !measure.is_empty()
-            && measure
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if !dtype.is_primitive_numeric() || !well_formed {
+        if !dtype.is_primitive_numeric() || !is_measure_name(measure) {
             return Err(FeaturesError::BadMeasure {
                 column: name.to_string(),
                 found: dtype.to_string(),

@@ -28,7 +28,7 @@ pub enum FeaturesError {
     },
 
     #[error(
-        "transactions: column `{column}` has type {found}, expected a number (every `measure_` column is a numeric measure)"
+        "transactions: column `{column}` ({found}) is not a measure: every `measure_` column must be numeric, named `measure_` and a lower-case [a-z0-9_] word"
     )]
     BadMeasure { column: String, found: String },
 

@@ -209,6 +209,15 @@ pub struct Vocabulary {
 /// The prefix of an extra numeric measure column of `transactions`.
 pub const MEASURE_PREFIX: &str = "measure_";
 
+/// Whether `name` (after [`MEASURE_PREFIX`]) can name features: a
+/// non-empty lower-case `[a-z0-9_]` word.
+pub fn is_measure_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
 /// The per-customer figures of one measure, in column order: its sum and
 /// mean over the purchase rows before the cut-off, and the share of those
 /// rows where it is not zero (a coupon used, a discount given).
@@ -241,12 +250,7 @@ impl Vocabulary {
     /// What a file must satisfy beyond its JSON shape.
     pub fn check(&self) -> std::result::Result<(), String> {
         self.categories.check("categories")?;
-        let well_formed = |m: &String| {
-            !m.is_empty()
-                && m.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        };
-        if let Some(bad) = self.measures.iter().find(|m| !well_formed(m)) {
+        if let Some(bad) = self.measures.iter().find(|m| !is_measure_name(m)) {
             return Err(format!(
                 "measures: `{bad}` is not a lower-case [a-z0-9_] name"
             ));
