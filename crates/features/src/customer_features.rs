@@ -390,7 +390,32 @@ fn purchase_figures(
                 .alias(nonzero),
         );
     }
+    aggs.extend(lifetimes_aggregates(cutoff_day));
     purchases.group_by([col("customer_id")]).agg(aggs)
+}
+
+/// `lifetimes`' summary columns before the cut-off (see
+/// `pipeline_core::vocabulary::LIFETIMES_FEATURES`), as aggregates of one
+/// customer's purchases: a repeat is a purchase day after the first, and the
+/// mean value of the repeat days is their amount over their number (0
+/// without repeat, as lifetimes has it).
+fn lifetimes_aggregates(cutoff_day: i32) -> Vec<Expr> {
+    let days = || col("day").n_unique().cast(DataType::Float64);
+    let first = || col("day").min();
+    let repeat_amount = || col("amount").filter(col("day").neq(first())).sum();
+    vec![
+        (days() - lit(1.0)).alias("lt_frequency"),
+        (col("day").max() - first())
+            .cast(DataType::Float64)
+            .alias("lt_recency"),
+        (lit(cutoff_day - 1) - first())
+            .cast(DataType::Float64)
+            .alias("lt_t"),
+        when(days().gt(lit(1.0)))
+            .then(repeat_amount() / (days() - lit(1.0)))
+            .otherwise(lit(0.0))
+            .alias("lt_monetary_value"),
+    ]
 }
 
 /// Per customer: the offer outcomes of the offers sent before the cut-off.

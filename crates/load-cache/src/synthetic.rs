@@ -1,5 +1,5 @@
 //! Generated customers for the load benchmark (`--synthetic N`), shaped
-//! like the output of the features stage: 58 features, of which counts
+//! like the output of the features stage: 62 features, of which counts
 //! (small integers), money with cents, zeros, and shares and means that
 //! need full `f64` precision, plus about 1.18 source records per customer.
 //! Deterministic for a seed; needs no input file.
@@ -124,6 +124,13 @@ fn customer(rng: &mut SplitMix, n_records: u64, out: &mut Vec<f64>) {
     for row in by_type {
         out.extend(row.into_iter().map(|v| v as f64));
     }
+    // lifetimes' summary: every purchase on its own day.
+    out.extend([
+        (frequency - 1) as f64,
+        tenure as f64,
+        (first - 1) as f64,
+        if frequency > 1 { mean } else { 0.0 },
+    ]);
 }
 
 /// `customers` generated customers with their source records as aliases.

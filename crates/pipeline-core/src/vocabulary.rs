@@ -206,6 +206,14 @@ pub struct Vocabulary {
     pub measures: Vec<String>,
 }
 
+/// The columns of `lifetimes`' `summary_data_from_transaction_data` (daily
+/// periods, observation end the day before the cut-off), for BG/NBD and
+/// Gamma-Gamma models: repeat purchase days, age at the last purchase, age
+/// at the cut-off (`T`) and the mean value of the repeat days. Null for a
+/// customer without purchase (lifetimes leaves them out).
+pub const LIFETIMES_FEATURES: [&str; 4] =
+    ["lt_frequency", "lt_recency", "lt_t", "lt_monetary_value"];
+
 /// The prefix of an extra numeric measure column of `transactions`.
 pub const MEASURE_PREFIX: &str = "measure_";
 
@@ -310,6 +318,7 @@ impl Vocabulary {
         for m in &self.measures {
             names.extend(measure_feature_names(m));
         }
+        names.extend(LIFETIMES_FEATURES.iter().map(|s| (*s).to_owned()));
         names
     }
 }

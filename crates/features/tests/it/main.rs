@@ -636,3 +636,117 @@ fn an_interaction_takes_its_offer_type_from_the_offers_table() {
     let types = typed.column("offer_type").unwrap().str().unwrap();
     assert_eq!(types.get(0), Some("Points"));
 }
+
+/// The project venv's Python (scripts/env.sh's default when unset).
+fn python() -> std::path::PathBuf {
+    match std::env::var_os("OFFERS_PYVENV") {
+        Some(venv) => std::path::PathBuf::from(venv).join("bin/python"),
+        None => std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+            .join(".cache/offers-recsys/pyvenv/bin/python"),
+    }
+}
+
+#[test]
+fn lifetimes_columns_match_the_python_lifetimes_package() {
+    // 80 records with 0 to 11 purchases on few distinct days (same-day
+    // purchases are common), some after the cut-off.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let (mut ids, mut amounts, mut days) = (Vec::new(), Vec::new(), Vec::new());
+    let base = to_epoch_days(date("2026-01-01"));
+    for r in 0..80 {
+        let spread = 1 + next(70) as i32;
+        for _ in 0..next(12) {
+            ids.push(format!("R{r:02}"));
+            amounts.push(next(20_000) as f64 / 100.0);
+            days.push(base + (next(spread as u64) as i32) * 2);
+        }
+    }
+    let n = ids.len();
+    let mut tx = df!(
+        "transaction_id" => (0..n).map(|i| format!("T{i}")).collect::<Vec<_>>(),
+        "record_id" => ids.clone(),
+        "service_category" => vec!["Any"; n],
+        "amount" => amounts,
+    )
+    .unwrap();
+    tx.with_column(
+        Column::new("transaction_date".into(), days)
+            .cast(&DataType::Date)
+            .unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sink = TableSink::new(dir.path(), false);
+    sink.write(&TRANSACTIONS, &mut tx).unwrap();
+    let mut raw =
+        df!("record_id" => (0..80).map(|r| format!("R{r:02}")).collect::<Vec<_>>()).unwrap();
+    sink.write(&CUSTOMERS_RAW, &mut raw).unwrap();
+    let mut offers = df!("offer_id" => ["O1"], "offer_type" => ["T"]).unwrap();
+    sink.write(&OFFERS, &mut offers).unwrap();
+    let mut sent = df!(
+        "interaction_id" => ["I1"],
+        "record_id" => ["R00"],
+        "offer_id" => ["O1"],
+        "redeemed" => [0u8],
+    )
+    .unwrap();
+    sent.with_column(dates(&["2026-01-02"]).with_name("sent_date".into()))
+        .unwrap();
+    sink.write(&OFFER_INTERACTIONS, &mut sent).unwrap();
+
+    let cutoff = "2026-03-01";
+    let mut config = config(dir.path(), true);
+    config.cutoff = Some(date(cutoff));
+    features::run(&config).unwrap();
+    let df =
+        pipeline_core::table_io::read_table(dir.path(), &pipeline_core::schema::CUSTOMER_FEATURES)
+            .unwrap();
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/lifetimes_check.py");
+    let out = std::process::Command::new(python())
+        .arg(script)
+        .arg(dir.path())
+        .arg(cutoff)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&out.stdout).unwrap();
+    // Some customers repeat on the same day, some buy only after the
+    // cut-off: the comparison covers both.
+    assert!(expected.len() > 40, "{}", expected.len());
+    let mut compared = 0;
+    for r in 0..80 {
+        let id = format!("R{r:02}");
+        let ours: Vec<Option<f64>> = pipeline_core::vocabulary::LIFETIMES_FEATURES
+            .iter()
+            .map(|f| value(&df, &id, f))
+            .collect();
+        match expected.get(&id) {
+            None => assert!(ours.iter().all(Option::is_none), "{id}: {ours:?}"),
+            Some(want) => {
+                for (k, (got, want)) in ours.iter().zip(want.as_array().unwrap()).enumerate() {
+                    let want = want.as_f64().unwrap();
+                    let got = got.unwrap_or_else(|| panic!("{id} column {k} is null"));
+                    assert!(
+                        (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+                        "{id} {}: {got} vs lifetimes {want}",
+                        pipeline_core::vocabulary::LIFETIMES_FEATURES[k]
+                    );
+                }
+                compared += 1;
+            }
+        }
+    }
+    assert_eq!(compared, expected.len());
+}
