@@ -8,10 +8,10 @@ use feature_store::CustomerTables;
 
 use pipeline_core::vocabulary::{OFFER_OUTCOMES as OUTCOMES, Terms, Vocabulary};
 
-/// Categories and offer types of the generated customers: as many as the
-/// generated business has (4 and 6), with made-up names.
-const CATEGORIES: usize = 4;
-const OFFER_TYPES: usize = 6;
+/// How many categories and offer types the generated customers have, with
+/// made-up names (`Category 1`, `Type 1`, ...).
+const CATEGORY_COUNT: usize = 4;
+const OFFER_TYPE_COUNT: usize = 6;
 
 /// The vocabulary the generated customers' feature names come from.
 pub fn vocabulary() -> Vocabulary {
@@ -20,8 +20,8 @@ pub fn vocabulary() -> Vocabulary {
         Terms::from_weights(&weights, &[], n)
     };
     Vocabulary {
-        categories: terms("Category", CATEGORIES),
-        offer_types: terms("Type", OFFER_TYPES),
+        categories: terms("Category", CATEGORY_COUNT),
+        offer_types: terms("Type", OFFER_TYPE_COUNT),
         outcomes: OUTCOMES.map(str::to_owned).to_vec(),
         measures: Vec::new(),
     }
@@ -92,7 +92,7 @@ fn customer(rng: &mut SplitMix, n_records: u64, out: &mut Vec<f64>) {
         0.6 + 0.8 * rng.unit(),
     ]);
     // Category shares: most customers use two or three categories.
-    let weights: Vec<f64> = (0..CATEGORIES)
+    let weights: Vec<f64> = (0..CATEGORY_COUNT)
         .map(|_| if rng.below(3) == 0 { 0.0 } else { rng.unit() })
         .collect();
     let sum: f64 = weights.iter().sum::<f64>().max(1e-9);
@@ -104,7 +104,7 @@ fn customer(rng: &mut SplitMix, n_records: u64, out: &mut Vec<f64>) {
     let count_sum = counts.iter().sum::<u64>().max(1);
     out.extend(counts.iter().map(|&c| c as f64 / count_sum as f64));
     // Offer history: received >= opened >= clicked >= redeemed per type.
-    let per_type: Vec<[u64; 4]> = (0..OFFER_TYPES)
+    let per_type: Vec<[u64; 4]> = (0..OFFER_TYPE_COUNT)
         .map(|_| {
             let received = rng.below(4);
             let opened = rng.below(received + 1);

@@ -7,7 +7,7 @@
 //! A row is the concatenation, in the order of `models/feature_cols.json`,
 //! of three kinds of feature, told apart by name:
 //! - customer features: any column of `customer_features.parquet`, by its
-//!   own name (`recency_days`, `spend_share_repair`, ...);
+//!   own name (`recency_days`, `spend_share_produce`, ...);
 //! - offer features: `offer_value`, `offer_has_category`,
 //!   `offer_type_{slug}` and `offer_category_{slug}` one-hot columns;
 //! - customer x offer interactions, looked up through the offer's type and
@@ -267,8 +267,8 @@ mod tests {
             v.iter().map(|n| ((*n).to_owned(), 1.0)).collect()
         };
         Vocabulary {
-            categories: Terms::from_weights(&w(&["Repair", "Tires"]), &[], 8),
-            offer_types: Terms::from_weights(&w(&["Discount", "Points"]), &[], 8),
+            categories: Terms::from_weights(&w(&["Produce", "Dairy"]), &[], 8),
+            offer_types: Terms::from_weights(&w(&["Type A", "Type B"]), &[], 8),
             outcomes: names(&["received", "redeemed"]),
             measures: Vec::new(),
         }
@@ -279,23 +279,23 @@ mod tests {
         let v = vocabulary();
         let mut customer_names = names(&["recency_days"]);
         customer_names.extend(names(&[
-            "spend_share_repair",
-            "spend_share_tires",
-            "txn_share_repair",
-            "txn_share_tires",
-            "offers_received_discount",
-            "offers_received_points",
-            "offers_redeemed_discount",
-            "offers_redeemed_points",
+            "spend_share_produce",
+            "spend_share_dairy",
+            "txn_share_produce",
+            "txn_share_dairy",
+            "offers_received_type_a",
+            "offers_received_type_b",
+            "offers_redeemed_type_a",
+            "offers_redeemed_type_b",
         ]));
         let mut cols = names(&["recency_days"]);
         cols.extend(offer_feature_names(&v));
         let layout = RankerLayout::new(&cols, &customer_names, &v).unwrap();
         let offer = OfferAttributes {
             offer_id: "OFF002".into(),
-            offer_type: "Discount".into(),
+            offer_type: "Type A".into(),
             offer_value: 15.0,
-            category: Some("Repair".into()),
+            category: Some("Produce".into()),
         };
         let mut row = vec![f64::NAN; layout.width()];
         let customer = [12.0, 0.4, 0.6, 0.25, 0.75, 3.0, 0.0, 1.0, 0.0];
@@ -303,10 +303,10 @@ mod tests {
         let at = |n: &str| row[cols.iter().position(|c| c == n).unwrap()];
         assert_eq!(at("recency_days"), 12.0);
         assert_eq!(at("offer_value"), 15.0);
-        assert_eq!(at("offer_type_discount"), 1.0);
-        assert_eq!(at("offer_type_points"), 0.0);
-        assert_eq!(at("offer_category_repair"), 1.0);
-        assert_eq!(at("offer_category_tires"), 0.0);
+        assert_eq!(at("offer_type_type_a"), 1.0);
+        assert_eq!(at("offer_type_type_b"), 0.0);
+        assert_eq!(at("offer_category_produce"), 1.0);
+        assert_eq!(at("offer_category_dairy"), 0.0);
         assert_eq!(at("x_category_spend_share"), 0.4);
         assert_eq!(at("x_category_txn_share"), 0.25);
         assert_eq!(at("x_type_received"), 3.0);
@@ -320,7 +320,7 @@ mod tests {
         };
         layout.fill(&customer, &unseen, &mut row);
         let at = |n: &str| row[cols.iter().position(|c| c == n).unwrap()];
-        assert_eq!(at("offer_type_discount") + at("offer_type_points"), 0.0);
+        assert_eq!(at("offer_type_type_a") + at("offer_type_type_b"), 0.0);
         assert_eq!(at("x_type_received"), 0.0);
         assert_eq!(at("x_category_spend_share"), 0.0);
         assert_eq!(at("offer_has_category"), 1.0);
@@ -332,17 +332,17 @@ mod tests {
         let err = RankerLayout::new(&names(&["lifetime_value"]), &names(&["recency_days"]), &v)
             .unwrap_err();
         assert_eq!(err.feature, "lifetime_value");
-        // The vocabulary has `tires`; a store without its share cannot
+        // The vocabulary has `dairy`; a store without its share cannot
         // supply the interaction.
         let err = RankerLayout::new(
             &names(&["x_category_spend_share"]),
-            &names(&["spend_share_repair"]),
+            &names(&["spend_share_produce"]),
             &v,
         )
         .unwrap_err();
-        assert!(err.reason.contains("spend_share_tires"), "{err}");
+        assert!(err.reason.contains("spend_share_dairy"), "{err}");
         // A one-hot of a type outside the vocabulary.
-        let err = RankerLayout::new(&names(&["offer_type_credit"]), &[], &v).unwrap_err();
-        assert!(err.reason.contains("credit"), "{err}");
+        let err = RankerLayout::new(&names(&["offer_type_type_d"]), &[], &v).unwrap_err();
+        assert!(err.reason.contains("type_d"), "{err}");
     }
 }

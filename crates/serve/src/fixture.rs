@@ -118,8 +118,9 @@ impl SplitMix {
 
 /// The fixture's categories and offer types (made-up names: the service
 /// knows only the vocabulary of its model).
-pub const CATEGORIES: [&str; 4] = ["Alpha", "Bravo", "Charlie", "Delta"];
-pub const OFFER_TYPES: [&str; 6] = ["Type A", "Type B", "Type C", "Type D", "Type E", "Type F"];
+pub const FIXTURE_CATEGORIES: [&str; 4] = ["Alpha", "Bravo", "Charlie", "Delta"];
+pub const FIXTURE_OFFER_TYPES: [&str; 6] =
+    ["Type A", "Type B", "Type C", "Type D", "Type E", "Type F"];
 
 /// The vocabulary of the fixture's model: every category and type kept.
 pub fn vocabulary() -> Vocabulary {
@@ -128,8 +129,8 @@ pub fn vocabulary() -> Vocabulary {
         Terms::from_weights(&weights, &[], names.len())
     };
     Vocabulary {
-        categories: terms(&CATEGORIES),
-        offer_types: terms(&OFFER_TYPES),
+        categories: terms(&FIXTURE_CATEGORIES),
+        offer_types: terms(&FIXTURE_OFFER_TYPES),
         outcomes: vec!["received".to_owned(), "redeemed".to_owned()],
         measures: Vec::new(),
     }
@@ -178,14 +179,16 @@ fn customer_row(rng: &mut SplitMix) -> Vec<f64> {
     let monetary = (rng.unit() * 5000.0 * 100.0).round() / 100.0;
     row.push(missing(rng, monetary));
     for _ in 0..2 {
-        let raw: Vec<f64> = (0..CATEGORIES.len()).map(|_| rng.unit().powi(2)).collect();
+        let raw: Vec<f64> = (0..FIXTURE_CATEGORIES.len())
+            .map(|_| rng.unit().powi(2))
+            .collect();
         let total: f64 = raw.iter().sum::<f64>().max(1e-9);
         row.extend(
             raw.iter()
                 .map(|v| if rng.unit() < 0.2 { 0.0 } else { v / total }),
         );
     }
-    let received: Vec<f64> = (0..OFFER_TYPES.len())
+    let received: Vec<f64> = (0..FIXTURE_OFFER_TYPES.len())
         .map(|_| rng.below(6) as f64)
         .collect();
     let redeemed: Vec<f64> = received.iter().map(|&r| (r * rng.unit()).floor()).collect();
@@ -220,9 +223,10 @@ pub fn write_data(data_dir: &Path, spec: &FixtureSpec) -> anyhow::Result<Fixture
     let offers: Vec<OfferAttributes> = (0..spec.offers)
         .map(|i| OfferAttributes {
             offer_id: format!("OFF{:03}", i + 1),
-            offer_type: OFFER_TYPES[i % OFFER_TYPES.len()].to_owned(),
+            offer_type: FIXTURE_OFFER_TYPES[i % FIXTURE_OFFER_TYPES.len()].to_owned(),
             offer_value: [10.0, 15.0, 25.0, 50.0, 5.0][i % 5],
-            category: (i % 4 != 3).then(|| CATEGORIES[i % CATEGORIES.len()].to_owned()),
+            category: (i % 4 != 3)
+                .then(|| FIXTURE_CATEGORIES[i % FIXTURE_CATEGORIES.len()].to_owned()),
         })
         .collect();
     let offer_names: Vec<String> = offers

@@ -274,20 +274,20 @@ mod tests {
     }
 
     const PURCHASES: &[Purchase] = &[
-        ("R1", "Repair", 100.0, "Vancouver", "2026-01-10"),
-        ("R1", "Tires", 300.0, "Vancouver", "2026-02-10"),
-        ("R2", "Repair", 200.0, "Burnaby", "2026-03-01"),
-        ("R3", "Detailing", 50.0, "Calgary", "2026-02-20"),
-        ("R3", "Repair", 120.0, "Calgary", "2026-02-25"),
-        ("R9", "Repair", 400.0, "Regina", "2026-01-05"),
+        ("R1", "Produce", 100.0, "Vancouver", "2026-01-10"),
+        ("R1", "Dairy", 300.0, "Vancouver", "2026-02-10"),
+        ("R2", "Produce", 200.0, "Burnaby", "2026-03-01"),
+        ("R3", "Bakery", 50.0, "Calgary", "2026-02-20"),
+        ("R3", "Produce", 120.0, "Calgary", "2026-02-25"),
+        ("R9", "Produce", 400.0, "Regina", "2026-01-05"),
     ];
 
     const SENT: &[Sent] = &[
-        ("R1", "Discount", "2026-01-15", 1),
-        ("R2", "Discount", "2026-02-15", 0),
-        ("R2", "Points", "2026-02-16", 0),
-        ("R3", "Free Service", "2026-02-01", 1),
-        ("R9", "Points", "2026-02-01", 1),
+        ("R1", "Type A", "2026-01-15", 1),
+        ("R2", "Type A", "2026-02-15", 0),
+        ("R2", "Type B", "2026-02-16", 0),
+        ("R3", "Type C", "2026-02-01", 1),
+        ("R9", "Type B", "2026-02-01", 1),
     ];
 
     fn customer_ids() -> Vec<String> {
@@ -303,12 +303,12 @@ mod tests {
         };
         Vocabulary {
             categories: Terms::from_weights(
-                &w(&[("Repair", 820.0), ("Tires", 300.0), ("Detailing", 50.0)]),
+                &w(&[("Produce", 820.0), ("Dairy", 300.0), ("Bakery", 50.0)]),
                 &[],
                 2,
             ),
             offer_types: Terms::from_weights(
-                &w(&[("Discount", 2.0), ("Points", 2.0), ("Free Service", 1.0)]),
+                &w(&[("Type A", 2.0), ("Type B", 2.0), ("Type C", 1.0)]),
                 &[],
                 2,
             ),
@@ -378,7 +378,7 @@ mod tests {
             assert_eq!(some.ids, ["C3"]);
             assert_same(&some, &by_ids(cutoff, &["C3"]));
         }
-        // R9's 400 is in the Repair mean: C1's first Repair (100) is well
+        // R9's 400 is in the Produce mean: C1's first Produce (100) is well
         // below it.
         let t = events.features_at(day("2026-01-11"), None, &names).unwrap();
         let price = names.iter().position(|n| n == "price_index").unwrap();
@@ -393,13 +393,13 @@ mod tests {
             .features_at(day(cutoff), None, &names)
             .unwrap();
         let mut purchases = PURCHASES.to_vec();
-        purchases.push(("R1", "Maintenance", 999.0, "Surrey", cutoff));
-        purchases.push(("R4", "Repair", 5.0, "Surrey", "2026-03-01"));
-        purchases.push(("R8", "Tires", 1.0, "Nowhere", "2026-03-02"));
+        purchases.push(("R1", "Deli", 999.0, "Surrey", cutoff));
+        purchases.push(("R4", "Produce", 5.0, "Surrey", "2026-03-01"));
+        purchases.push(("R8", "Dairy", 1.0, "Nowhere", "2026-03-02"));
         let mut sent = SENT.to_vec();
         // A label's own row: sent on the cut-off, redeemed.
-        sent.push(("R1", "Points", cutoff, 1));
-        sent.push(("R4", "Discount", "2026-05-01", 1));
+        sent.push(("R1", "Type B", cutoff, 1));
+        sent.push(("R4", "Type A", "2026-05-01", 1));
         let after = keyed(&purchases, &sent)
             .features_at(day(cutoff), None, &names)
             .unwrap();

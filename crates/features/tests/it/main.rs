@@ -151,32 +151,32 @@ fn entity_map(pairs: &[(&str, &str)]) -> DataFrame {
 }
 
 const PURCHASES: &[Purchase] = &[
-    ("R1", "Repair", 100.0, "Vancouver", "2026-01-10"),
-    ("R1", "Tires", 300.0, "Vancouver", "2026-02-10"),
-    ("R2", "Repair", 200.0, "Burnaby", "2026-03-01"),
-    ("R3", "Detailing", 50.0, "Calgary", "2026-02-20"),
+    ("R1", "Produce", 100.0, "Vancouver", "2026-01-10"),
+    ("R1", "Dairy", 300.0, "Vancouver", "2026-02-10"),
+    ("R2", "Produce", 200.0, "Burnaby", "2026-03-01"),
+    ("R3", "Bakery", 50.0, "Calgary", "2026-02-20"),
 ];
 
 const SENT: &[Sent] = &[
-    ("R1", "Discount", "2026-01-15", 1, 1, 1),
-    ("R2", "Discount", "2026-02-15", 1, 0, 0),
-    ("R2", "Points", "2026-02-16", 0, 0, 0),
-    ("R3", "Free Service", "2026-02-01", 1, 1, 1),
+    ("R1", "Type A", "2026-01-15", 1, 1, 1),
+    ("R2", "Type A", "2026-02-15", 1, 0, 0),
+    ("R2", "Type B", "2026-02-16", 0, 0, 0),
+    ("R3", "Type C", "2026-02-01", 1, 1, 1),
 ];
 
 /// Events after the cut-off of the point-in-time test, with categories
 /// and types the earlier events do not have.
 const LATE_PURCHASES: &[Purchase] = &[
-    ("R1", "Repair", 999.0, "Kelowna", "2026-03-01"),
-    ("R3", "Tires", 5.0, "Calgary", "2026-06-30"),
-    ("R4", "Maintenance", 70.0, "Regina", "2026-03-02"),
+    ("R1", "Produce", 999.0, "Kelowna", "2026-03-01"),
+    ("R3", "Dairy", 5.0, "Calgary", "2026-06-30"),
+    ("R4", "Deli", 70.0, "Regina", "2026-03-02"),
 ];
 
 const LATE_SENT: &[Sent] = &[
     // A label's own row: sent on the cut-off, redeemed.
-    ("R1", "Credit", "2026-03-01", 1, 1, 1),
-    ("R2", "Discount", "2026-05-05", 1, 1, 1),
-    ("R4", "Bundle", "2026-03-10", 1, 1, 1),
+    ("R1", "Type D", "2026-03-01", 1, 1, 1),
+    ("R2", "Type A", "2026-05-05", 1, 1, 1),
+    ("R4", "Type E", "2026-03-10", 1, 1, 1),
 ];
 
 /// R1 and R2 are the same person (C1); R3 is C3; R4 has no events at all.
@@ -231,10 +231,10 @@ fn columns_follow_the_ranker_layout_conventions() {
     let vocabulary = vocabulary();
     assert_eq!(&names[1..], vocabulary.customer_feature_names().as_slice());
     for name in [
-        "spend_share_repair",
-        "txn_share_tires",
-        "offers_redeemed_free_service",
-        "offers_received_points",
+        "spend_share_produce",
+        "txn_share_dairy",
+        "offers_redeemed_type_c",
+        "offers_received_type_b",
     ] {
         assert!(names.iter().any(|n| n == name), "missing {name}");
     }
@@ -258,20 +258,20 @@ fn features_aggregate_across_a_customers_records() {
     assert_eq!(value(&df, "C1", "monetary_max"), Some(300.0));
     assert_eq!(value(&df, "C1", "distinct_locations"), Some(2.0));
     assert_eq!(value(&df, "C1", "distinct_categories"), Some(2.0));
-    assert_eq!(value(&df, "C1", "spend_share_repair"), Some(0.5));
-    assert_eq!(value(&df, "C1", "txn_share_repair"), Some(2.0 / 3.0));
-    assert_eq!(value(&df, "C1", "spend_share_tires"), Some(0.5));
+    assert_eq!(value(&df, "C1", "spend_share_produce"), Some(0.5));
+    assert_eq!(value(&df, "C1", "txn_share_produce"), Some(2.0 / 3.0));
+    assert_eq!(value(&df, "C1", "spend_share_dairy"), Some(0.5));
     // 2026-04-01 minus 2026-03-01 and 2026-01-10.
     assert_eq!(value(&df, "C1", "recency_days"), Some(31.0));
     assert_eq!(value(&df, "C1", "first_purchase_days_ago"), Some(81.0));
     assert_eq!(value(&df, "C1", "tenure_days"), Some(50.0));
     assert_eq!(value(&df, "C1", "mean_days_between"), Some(25.0));
     assert_eq!(value(&df, "C1", "one_time_buyer"), Some(0.0));
-    assert_eq!(value(&df, "C1", "offers_received_discount"), Some(2.0));
-    assert_eq!(value(&df, "C1", "offers_opened_discount"), Some(2.0));
-    assert_eq!(value(&df, "C1", "offers_clicked_discount"), Some(1.0));
-    assert_eq!(value(&df, "C1", "offers_redeemed_discount"), Some(1.0));
-    assert_eq!(value(&df, "C1", "offers_received_points"), Some(1.0));
+    assert_eq!(value(&df, "C1", "offers_received_type_a"), Some(2.0));
+    assert_eq!(value(&df, "C1", "offers_opened_type_a"), Some(2.0));
+    assert_eq!(value(&df, "C1", "offers_clicked_type_a"), Some(1.0));
+    assert_eq!(value(&df, "C1", "offers_redeemed_type_a"), Some(1.0));
+    assert_eq!(value(&df, "C1", "offers_received_type_b"), Some(1.0));
     assert_eq!(value(&df, "C1", "offers_received_total"), Some(3.0));
     assert_eq!(value(&df, "C1", "offers_redeem_rate"), Some(2.0 / 5.0));
     assert_eq!(value(&df, "C3", "one_time_buyer"), Some(1.0));
@@ -285,7 +285,7 @@ fn a_customer_without_events_gets_zeros_and_nulls() {
     for zero in [
         "frequency",
         "monetary_total",
-        "spend_share_repair",
+        "spend_share_produce",
         "offers_received_total",
         "distinct_services",
     ] {
@@ -315,7 +315,7 @@ fn an_event_on_or_after_the_cutoff_never_changes_a_feature() {
     // The same events one day earlier do count: the test can fail.
     let later = features_of(&late_purchases, &late_sent, "2026-03-02");
     assert!(!before.equals_missing(&later));
-    assert_eq!(value(&later, "C1", "offers_redeemed_credit"), Some(1.0));
+    assert_eq!(value(&later, "C1", "offers_redeemed_type_d"), Some(1.0));
 }
 
 fn write_inputs(dir: &Path, with_map: bool) {
@@ -627,14 +627,14 @@ fn the_vocabulary_and_the_feature_names_come_from_the_data() {
 
 #[test]
 fn an_interaction_takes_its_offer_type_from_the_offers_table() {
-    let sent = interactions(&[("R1", "Discount", "2026-01-15", 1, 1, 1)]);
-    // The offers table says OFF-Discount is a Points offer.
-    let offers = df!("offer_id" => ["OFF-Discount"], "offer_type" => ["Points"]).unwrap();
+    let sent = interactions(&[("R1", "Type A", "2026-01-15", 1, 1, 1)]);
+    // The offers table says OFF-Type A is a Type B offer.
+    let offers = df!("offer_id" => ["OFF-Type A"], "offer_type" => ["Type B"]).unwrap();
     let typed = with_offer_types(sent.lazy(), offers.lazy())
         .collect()
         .unwrap();
     let types = typed.column("offer_type").unwrap().str().unwrap();
-    assert_eq!(types.get(0), Some("Points"));
+    assert_eq!(types.get(0), Some("Type B"));
 }
 
 /// The project venv's Python (scripts/env.sh's default when unset).
