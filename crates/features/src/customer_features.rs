@@ -296,6 +296,28 @@ pub fn customer_features_plan(
         .sort(["customer_id"], SortMultipleOptions::default())
 }
 
+/// The `transactions` columns [`customer_features_plan`] reads for
+/// `vocabulary`, by name.
+pub fn transaction_columns(vocabulary: &Vocabulary) -> Vec<String> {
+    let mut names: Vec<String> = [
+        "record_id",
+        "service_id",
+        "service_category",
+        "amount",
+        "location",
+        "transaction_date",
+    ]
+    .map(String::from)
+    .to_vec();
+    names.extend(
+        vocabulary
+            .measures
+            .iter()
+            .map(|m| format!("{MEASURE_PREFIX}{m}")),
+    );
+    names
+}
+
 /// Per customer: the purchase aggregates before the cut-off.
 fn purchase_figures(
     transactions: LazyFrame,

@@ -20,7 +20,7 @@ use polars::prelude::{IntoLazy, LazyFrame};
 
 pub use customer_features::{
     VocabularyLimits, compute_customer_features, customer_features_plan, default_cutoff,
-    identity_entity_map, vocabulary_from_data, with_offer_types,
+    identity_entity_map, transaction_columns, vocabulary_from_data, with_offer_types,
 };
 pub use error::{FeaturesError, Result};
 

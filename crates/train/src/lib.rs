@@ -52,7 +52,7 @@ use pipeline_core::table_io::{
     write_json_atomic,
 };
 use pipeline_core::telemetry::{StageSummary, StageTimer};
-use pipeline_core::vocabulary::{MEASURE_PREFIX, VOCABULARY_FILE, Vocabulary};
+use pipeline_core::vocabulary::{VOCABULARY_FILE, Vocabulary};
 use polars::prelude::*;
 use rand_xoshiro::Xoshiro256Plus;
 use rand_xoshiro::rand_core::{RngCore, SeedableRng};
@@ -252,20 +252,10 @@ fn read_inputs(
     let lap = Instant::now();
     // Collected once: every snapshot re-reads them from memory instead of
     // decoding the Parquet files again.
-    let mut columns = vec![
-        col("record_id"),
-        col("service_id"),
-        col("service_category"),
-        col("amount"),
-        col("location"),
-        col("transaction_date"),
-    ];
-    columns.extend(
-        vocabulary
-            .measures
-            .iter()
-            .map(|m| col(format!("{MEASURE_PREFIX}{m}"))),
-    );
+    let columns: Vec<Expr> = features::transaction_columns(vocabulary)
+        .iter()
+        .map(|c| col(c.as_str()))
+        .collect();
     let transactions = scanned
         .transactions
         .select(columns)
