@@ -34,6 +34,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
+use pipeline_core::quality::{self, Screen, TableReport};
 use pipeline_core::schema::{CUSTOMERS_RAW, CUSTOMERS_TRUTH, ENTITY_MAP, MATCH_PAIRS};
 use pipeline_core::table_io::{self, TableSink};
 use pipeline_core::telemetry::{StageTimer, peak_rss_bytes};
@@ -55,6 +56,9 @@ use crate::settings::{FieldKind, FieldSettings};
 /// The model file name, in the model directory (customers) or the output
 /// directory (`--input`).
 pub const MODEL_FILE: &str = "er_model.json";
+
+/// The stage's name in its rejects file (`customers_raw.entity-resolution.rejects.parquet`).
+pub const STAGE: &str = "entity-resolution";
 pub const REPORT_FILE: &str = "er_report.json";
 
 /// Everything a run needs, parsed once from the command line.
@@ -75,6 +79,9 @@ pub struct Config {
     pub threshold: Option<f64>,
     /// Compare nothing: every record is its own customer.
     pub no_entity_resolution: bool,
+    /// The data-quality screen of `customers_raw` (the contract table;
+    /// an `--input` table is checked by its settings only).
+    pub screen: Screen,
 }
 
 impl Config {
@@ -91,6 +98,7 @@ impl Config {
             retrain: false,
             threshold: None,
             no_entity_resolution: false,
+            screen: Screen::default(),
         }
     }
 
@@ -128,9 +136,21 @@ struct Prepared {
     frame: DataFrame,
     fields: Vec<EncodedField>,
     truth: Option<Truth>,
+    /// What the screen found in `customers_raw` (`None`: an `--input`).
+    screened: Option<TableReport>,
 }
 
 impl Prepared {
+    /// `; input: ...` for the summary line, when the input was screened.
+    fn input_quality(&self) -> String {
+        self.screened.as_ref().map_or_else(String::new, |r| {
+            format!(
+                "; input: {}",
+                quality::summary(std::slice::from_ref(&r.quality))
+            )
+        })
+    }
+
     fn ids(&self) -> Result<Vec<&str>> {
         let path = &self.input;
         let column = self.settings.id_column.as_str();
@@ -447,9 +467,19 @@ fn prepare(config: &Config, timings: &mut Vec<PhaseTiming>) -> Result<Prepared> 
     let settings = load_settings(config)?;
     let started = Instant::now();
     let input = config.input_path();
-    let frame = match &config.input {
-        None => table_io::read_table(&config.data_dir, &CUSTOMERS_RAW)?,
-        Some(path) => read_input(path, &settings)?,
+    let (frame, screened) = match &config.input {
+        None => {
+            let raw = table_io::read_table(&config.data_dir, &CUSTOMERS_RAW)?;
+            let screened =
+                quality::screen(&input, &CUSTOMERS_RAW, raw.lazy(), &[], &config.screen)?;
+            let frame = screened.table.collect().map_err(|source| ErError::Read {
+                path: input.clone(),
+                what: "the screened records",
+                source,
+            })?;
+            (frame, Some(screened.report))
+        }
+        Some(path) => (read_input(path, &settings)?, None),
     };
     if frame.height() == 0 {
         return Err(ErError::Empty { path: input });
@@ -498,6 +528,7 @@ fn prepare(config: &Config, timings: &mut Vec<PhaseTiming>) -> Result<Prepared> 
         frame,
         fields,
         truth: None,
+        screened,
     };
     let truth = {
         let ids = prepared.ids()?;
@@ -761,7 +792,7 @@ pub fn run(config: &Config) -> anyhow::Result<Report> {
     let linked_by_model = model.is_some();
     let mut pairs =
         match_pairs_frame(&links, &ids, &comparator, &settings.fields, linked_by_model)?;
-    write_tables(config, &mut entity_map, &mut pairs)?;
+    let rejects_file = write_tables(config, &prepared, &mut entity_map, &mut pairs)?;
     if let Some(model) = model.as_ref().filter(|_| !model_reused) {
         table_io::write_json_atomic(&model_path, model)
             .with_context(|| format!("writing {}", model_path.display()))?;
@@ -777,6 +808,8 @@ pub fn run(config: &Config) -> anyhow::Result<Report> {
         input: prepared.input.display().to_string(),
         output_dir: output_dir.display().to_string(),
         records: n,
+        data_quality: prepared.screened.as_ref().map(|r| r.quality.clone()),
+        rejects_file: rejects_file.map(|p| p.display().to_string()),
         fields: settings.fields.iter().map(|f| f.name.clone()).collect(),
         resolution: prepared.plan.clone(),
         blocking: BlockingReport {
@@ -821,10 +854,11 @@ pub fn run(config: &Config) -> anyhow::Result<Report> {
         n as u64,
         clustering.clusters as u64,
         format!(
-            "{}; {} candidate pairs, {} linked",
+            "{}; {} candidate pairs, {} linked{}",
             prepared.plan,
             n_pairs,
-            links.len()
+            links.len(),
+            prepared.input_quality()
         ),
     );
     Ok(report)
@@ -834,9 +868,10 @@ pub fn run(config: &Config) -> anyhow::Result<Report> {
 /// into the output directory of `config`.
 fn write_tables(
     config: &Config,
+    prepared: &Prepared,
     entity_map: &mut DataFrame,
     pairs: &mut DataFrame,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<PathBuf>> {
     let output_dir = config.output_dir();
     let sink = TableSink::new(&output_dir, config.csv);
     sink.write(&ENTITY_MAP, entity_map)
@@ -848,7 +883,16 @@ fn write_tables(
             other => Err(other),
         })
         .with_context(|| format!("writing {}", output_dir.join(MATCH_PAIRS.file).display()))?;
-    Ok(())
+    // Last: a failure above leaves the previous run's rejects with its
+    // previous tables.
+    match &prepared.screened {
+        Some(report) => Ok(quality::write_rejects(
+            &output_dir,
+            STAGE,
+            &mut report.clone(),
+        )?),
+        None => Ok(None),
+    }
 }
 
 /// The run without matching: every record is its own customer, named from
@@ -874,7 +918,7 @@ fn run_identity(
         .map(|t| report::evaluate(&cluster_of, t));
     let mut entity_map = entity_map_frame(&ids, &customer_ids, &cluster_of, &sizes)?;
     let mut pairs = match_pairs_frame(&[], &ids, &Comparator::new(&[], &[]), &[], false)?;
-    write_tables(config, &mut entity_map, &mut pairs)?;
+    let rejects_file = write_tables(config, prepared, &mut entity_map, &mut pairs)?;
     timings.push(PhaseTiming {
         phase: "write",
         seconds: started.elapsed().as_secs_f64(),
@@ -885,6 +929,8 @@ fn run_identity(
         input: prepared.input.display().to_string(),
         output_dir: output_dir.display().to_string(),
         records: n,
+        data_quality: prepared.screened.as_ref().map(|r| r.quality.clone()),
+        rejects_file: rejects_file.map(|p| p.display().to_string()),
         fields: Vec::new(),
         resolution: prepared.plan.clone(),
         blocking: BlockingReport {
@@ -921,7 +967,11 @@ fn run_identity(
     let report_path = output_dir.join(REPORT_FILE);
     table_io::write_json_atomic(&report_path, &report)
         .with_context(|| format!("writing {}", report_path.display()))?;
-    timer.finish(n as u64, n as u64, prepared.plan.to_string());
+    timer.finish(
+        n as u64,
+        n as u64,
+        format!("{}{}", prepared.plan, prepared.input_quality()),
+    );
     Ok(report)
 }
 

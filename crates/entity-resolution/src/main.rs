@@ -8,13 +8,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use pipeline_core::cli::{CommonArgs, exit_with};
+use pipeline_core::cli::{CommonArgs, QualityArgs, exit_with};
 
 #[derive(Debug, Parser)]
 #[command(version, about = "Probabilistic deduplication of customer records")]
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
+
+    #[command(flatten)]
+    quality: QualityArgs,
 
     /// Resolve this CSV or Parquet table instead of customers_raw.parquet.
     #[arg(long, global = true)]
@@ -55,10 +58,14 @@ enum Command {
 }
 
 // The report and the explanation are this binary's output on stdout.
-#[allow(clippy::print_stdout)]
 fn main() -> ExitCode {
     let args = Args::parse();
     pipeline_core::telemetry::init_tracing(&args.common.log_level);
+    exit_with(run(args))
+}
+
+#[allow(clippy::print_stdout)]
+fn run(args: Args) -> anyhow::Result<()> {
     let config = entity_resolution::Config {
         data_dir: args.common.data_dir.clone(),
         model_dir: args.common.model_dir.clone(),
@@ -70,11 +77,12 @@ fn main() -> ExitCode {
         retrain: args.retrain,
         threshold: args.threshold,
         no_entity_resolution: args.no_entity_resolution,
+        screen: args.quality.screen()?,
     };
-    exit_with(match args.command {
+    match args.command {
         None => entity_resolution::run(&config).map(|report| print!("{report}")),
         Some(Command::Explain { record_a, record_b }) => {
             entity_resolution::explain(&config, &record_a, &record_b).map(|e| print!("{e}"))
         }
-    })
+    }
 }

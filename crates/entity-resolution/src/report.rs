@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use pipeline_core::quality::TableQuality;
 use serde::Serialize;
 
 use crate::blocking::RuleStats;
@@ -239,7 +240,13 @@ pub struct ChainGuardReport {
 pub struct Report {
     pub input: String,
     pub output_dir: String,
+    /// Records resolved: those of the input the screen kept.
     pub records: usize,
+    /// What the data-quality screen of `customers_raw` found (`None`: an
+    /// `--input` table, which is not screened).
+    pub data_quality: Option<TableQuality>,
+    /// Where the rejected records were written, when there were any.
+    pub rejects_file: Option<String>,
     /// The fields compared.
     pub fields: Vec<String>,
     /// How records were resolved, and the comparisons and blocking rules
@@ -273,6 +280,13 @@ impl fmt::Display for Report {
             self.input, self.output_dir
         )?;
         writeln!(f, "  {:<34} {:>14}", "records", self.records)?;
+        if let Some(q) = self
+            .data_quality
+            .as_ref()
+            .filter(|q| q.rejected + q.cleared > 0)
+        {
+            writeln!(f, "  {:<34} {}", "data quality", q.breakdown())?;
+        }
         writeln!(f, "  {}", self.resolution)?;
         writeln!(
             f,

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use pipeline_core::cli::{CommonArgs, exit_with};
+use pipeline_core::cli::{CommonArgs, QualityArgs, exit_with};
 
 /// mimalloc returns what polars frees between steps; glibc's allocator
 /// kept it (see the train binary).
@@ -16,6 +16,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
+
+    #[command(flatten)]
+    quality: QualityArgs,
 
     /// Only events strictly before this date (YYYY-MM-DD) count. Default:
     /// the day after the last event in the data, i.e. everything known.
@@ -56,6 +59,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             max_categories: usize::from(args.max_categories),
             max_offer_types: usize::from(args.max_offer_types),
         },
+        screen: args.quality.screen()?,
     };
     features::run(&config)?;
     Ok(())

@@ -19,6 +19,11 @@ pub fn from_epoch_days(days: EpochDays) -> NaiveDate {
     epoch() + chrono::Duration::days(i64::from(days))
 }
 
+/// The local date of the run: no recorded event comes after it.
+pub fn today() -> NaiveDate {
+    chrono::Local::now().date_naive()
+}
+
 /// Parses `YYYY-MM-DD`; `field` names the flag or field in the error.
 pub fn parse_date(field: &str, value: &str) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").map_err(|_| CoreError::BadDate {

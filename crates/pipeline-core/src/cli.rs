@@ -41,6 +41,30 @@ impl CommonArgs {
     }
 }
 
+/// The data-quality flag of the stages that screen their input tables
+/// (`pipeline_core::quality`); flatten into the stage's `Args`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct QualityArgs {
+    /// Fail, writing nothing, when more than this share (0 to 1) of an
+    /// input table's rows break its data-quality rules; below it, those
+    /// rows are left out and written to `{table}.{stage}.rejects.parquet`.
+    #[arg(long, env = "OFFERS_MAX_REJECT_SHARE", default_value_t = crate::quality::DEFAULT_MAX_REJECT_SHARE)]
+    pub max_reject_share: f64,
+}
+
+impl QualityArgs {
+    /// The screen of a run today, the share checked.
+    pub fn screen(&self) -> crate::Result<crate::quality::Screen> {
+        if !(0.0..=1.0).contains(&self.max_reject_share) {
+            return Err(crate::CoreError::BadShare(self.max_reject_share));
+        }
+        Ok(crate::quality::Screen::new(
+            crate::calendar::today(),
+            self.max_reject_share,
+        ))
+    }
+}
+
 /// Ends a stage binary: logs the error chain on failure and maps it to a
 /// non-zero exit code.
 pub fn exit_with(result: anyhow::Result<()>) -> ExitCode {

@@ -82,6 +82,21 @@ pub enum CoreError {
         source: serde_json::Error,
     },
 
+    #[error(
+        "{path}: {share:.2}% of the `{table}` rows break the data-quality rules, above --max-reject-share {max:.2}%: {breakdown} (fix the data, or raise --max-reject-share)"
+    )]
+    TooManyRejects {
+        path: PathBuf,
+        table: &'static str,
+        share: f64,
+        max: f64,
+        /// The counts by rule and column, largest first, with examples.
+        breakdown: String,
+    },
+
+    #[error("invalid --max-reject-share {0}: expected a share from 0 to 1")]
+    BadShare(f64),
+
     #[error("invalid date `{value}` for {field}: expected YYYY-MM-DD")]
     BadDate { field: String, value: String },
 }

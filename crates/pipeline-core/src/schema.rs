@@ -5,8 +5,14 @@
 //! the listed columns only, so an extra column never breaks a reader. An
 //! optional column (`nullable`) may also be absent from the file: readers
 //! then see it as all-null, typed as listed.
+//!
+//! The data-quality rules of a column ([`ColumnSpec::checks`]) are declared
+//! here too, beside the column, and applied by [`crate::quality::screen`]
+//! in every stage that reads the table.
 
 use polars::prelude::DataType;
+
+use crate::quality::{Check, Rule, clear, reject, reject_before};
 
 /// The logical type of a contract column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +69,8 @@ pub struct ColumnSpec {
     pub name: &'static str,
     pub ty: ColumnType,
     pub nullable: bool,
+    /// The data-quality rules of the column's values, in the order checked.
+    pub checks: &'static [Check],
 }
 
 const fn req(name: &'static str, ty: ColumnType) -> ColumnSpec {
@@ -70,6 +78,7 @@ const fn req(name: &'static str, ty: ColumnType) -> ColumnSpec {
         name,
         ty,
         nullable: false,
+        checks: &[],
     }
 }
 
@@ -78,8 +87,21 @@ const fn opt(name: &'static str, ty: ColumnType) -> ColumnSpec {
         name,
         ty,
         nullable: true,
+        checks: &[],
     }
 }
+
+impl ColumnSpec {
+    const fn checked(mut self, checks: &'static [Check]) -> ColumnSpec {
+        self.checks = checks;
+        self
+    }
+}
+
+/// A table's key: unique, the first row keeps it.
+const KEY: &[Check] = &[reject(Rule::DuplicateKey)];
+/// A date an event happened on: within the calendar, or the row is out.
+const EVENT_DATE: &[Check] = &[reject(Rule::OutsideCalendar)];
 
 /// One table of the contract: its file name and the columns it guarantees.
 #[derive(Debug, Clone, Copy)]
@@ -107,18 +129,20 @@ pub const CUSTOMERS_RAW: TableSpec = TableSpec {
     name: "customers_raw",
     file: "customers_raw.parquet",
     columns: &[
-        req("record_id", Str),
+        req("record_id", Str).checked(KEY),
         // Identity fields are all optional (entity resolution compares the
-        // ones present); only the key is required.
+        // ones present); only the key is required. An impossible date is
+        // a placeholder for "unknown" (0001-01-01, 9999-12-31): cleared,
+        // so that records never agree on it, and the record kept.
         opt("first_name", Str),
         opt("last_name", Str),
         opt("email", Str),
         opt("phone", Str),
-        opt("date_of_birth", Date),
+        opt("date_of_birth", Date).checked(&[clear(Rule::ImplausibleBirthDate)]),
         opt("city", Str),
         opt("province", Str),
         opt("postal_code", Str),
-        opt("registration_date", Date),
+        opt("registration_date", Date).checked(&[clear(Rule::OutsideCalendar)]),
     ],
 };
 
@@ -146,18 +170,19 @@ pub const OFFERS: TableSpec = TableSpec {
     name: "offers",
     file: "offers.parquet",
     columns: &[
-        req("offer_id", Str),
+        req("offer_id", Str).checked(KEY),
         req("offer_type", Str),
         // Shown to people; the offer id when absent.
         opt("offer_name", Str),
-        // Null: unknown (the ranker reads it as missing).
-        opt("offer_value", F64),
+        // Null: unknown (the ranker reads it as missing); so is a value
+        // that is no finite amount >= 0.
+        opt("offer_value", F64).checked(&[clear(Rule::NotFinite), clear(Rule::Negative)]),
         // A `transactions.service_category` value the offer is about.
         opt("category", Str),
         // The days the offer may be sent and recommended (inclusive); an
         // open end is unbounded.
         opt("valid_from", Date),
-        opt("valid_to", Date),
+        opt("valid_to", Date).checked(&[reject_before("valid_from")]),
     ],
 };
 
@@ -165,11 +190,13 @@ pub const TRANSACTIONS: TableSpec = TableSpec {
     name: "transactions",
     file: "transactions.parquet",
     columns: &[
-        req("transaction_id", Str),
-        req("record_id", Str),
+        req("transaction_id", Str).checked(KEY),
+        req("record_id", Str).checked(&[reject(Rule::UnknownRecord)]),
         req("service_category", Str),
-        req("amount", F64),
-        req("transaction_date", Date),
+        // A return or a correction is no purchase: the RFM figures assume
+        // amounts paid.
+        req("amount", F64).checked(&[reject(Rule::NotFinite), reject(Rule::Negative)]),
+        req("transaction_date", Date).checked(EVENT_DATE),
         // Absent: no price index and no distinct-services count.
         opt("service_id", Str),
         opt("service_name", Str),
@@ -182,10 +209,10 @@ pub const OFFER_INTERACTIONS: TableSpec = TableSpec {
     name: "offer_interactions",
     file: "offer_interactions.parquet",
     columns: &[
-        req("interaction_id", Str),
-        req("record_id", Str),
-        req("offer_id", Str),
-        req("sent_date", Date),
+        req("interaction_id", Str).checked(KEY),
+        req("record_id", Str).checked(&[reject(Rule::UnknownRecord)]),
+        req("offer_id", Str).checked(&[reject(Rule::UnknownOffer)]),
+        req("sent_date", Date).checked(EVENT_DATE),
         req("redeemed", Flag),
         // Not read: the type and value of an offer come from `offers`.
         opt("offer_type", Str),
@@ -211,7 +238,7 @@ pub const ENTITY_MAP: TableSpec = TableSpec {
     name: "entity_map",
     file: "entity_map.parquet",
     columns: &[
-        req("record_id", Str),
+        req("record_id", Str).checked(KEY),
         req("customer_id", Str),
         req("cluster_size", U32),
     ],

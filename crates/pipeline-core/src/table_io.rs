@@ -371,6 +371,19 @@ fn parquet_writer(file: File) -> ParquetWriter<File> {
         .with_statistics(StatisticsOptions::default())
 }
 
+/// Writes `df` to `path` as Parquet atomically, unchecked: for files
+/// outside the contract (rejects).
+pub fn write_parquet_atomic(path: &Path, df: &mut DataFrame) -> Result<PathBuf> {
+    let mut out = AtomicFile::create(path)?;
+    parquet_writer(out.handle()?)
+        .finish(df)
+        .map_err(|source| CoreError::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    out.commit()
+}
+
 /// Where and how a stage writes its tables.
 #[derive(Debug, Clone)]
 pub struct TableSink {

@@ -45,11 +45,10 @@ use pipeline_core::artifacts::{
 use pipeline_core::calendar::format_epoch_days;
 use pipeline_core::ranker_input::{RankerLayout, offer_feature_names};
 use pipeline_core::schema::{
-    CUSTOMER_FEATURES, CUSTOMER_SEGMENTS, CUSTOMERS_TRUTH, OFFERS, TRUTH_PROPENSITY,
+    CUSTOMER_FEATURES, CUSTOMER_SEGMENTS, CUSTOMERS_TRUTH, TRUTH_PROPENSITY,
 };
 use pipeline_core::table_io::{
-    TableSink, check_rows, read_table, scan_table, table_path, write_bytes_atomic,
-    write_json_atomic,
+    TableSink, check_rows, scan_table, table_path, write_bytes_atomic, write_json_atomic,
 };
 use pipeline_core::telemetry::{StageSummary, StageTimer};
 use pipeline_core::vocabulary::{VOCABULARY_FILE, Vocabulary};
@@ -102,6 +101,10 @@ pub struct Config {
     /// MLflow tracking server (`MLFLOW_TRACKING_URI`); `None` or empty:
     /// the run is recorded locally under the model directory.
     pub tracking_uri: Option<String>,
+    /// The data-quality screen of the input tables (the features stage's
+    /// rules; train writes no rejects files, it counts them in
+    /// `metrics.json`).
+    pub screen: pipeline_core::quality::Screen,
 }
 
 /// The registered model name of the ranker.
@@ -211,6 +214,17 @@ fn read_serving_segment_features(
             path.display()
         );
     }
+    // A feature of another type (a `recency_days` of strings) would be
+    // cast to null or to a number nobody wrote: refused, named.
+    if let Some((name, dtype)) = names.iter().find_map(|n| {
+        let dtype = schema.get(n.as_str())?;
+        (!(dtype.is_primitive_numeric() || dtype.is_bool())).then_some((n, dtype))
+    }) {
+        anyhow::bail!(
+            "{}: column `{name}` is {dtype}; expected a number (rerun the `features` stage)",
+            path.display()
+        );
+    }
     let seg_names: Vec<String> = segments::segment_features(vocabulary)
         .into_iter()
         .map(|(n, _)| n)
@@ -237,7 +251,14 @@ fn read_inputs(
     names: &[String],
     vocabulary: &Vocabulary,
 ) -> anyhow::Result<Inputs> {
-    let catalogue = Catalogue::from_frame(&read_table(&config.data_dir, &OFFERS)?, vocabulary)?;
+    // The screened offers: an offer the features stage left out (an end
+    // before its start, a repeated id) is no candidate either.
+    let offers = scanned
+        .offers
+        .clone()
+        .collect()
+        .map_err(error::polars_err("reading offers.parquet"))?;
+    let catalogue = Catalogue::from_frame(&offers, vocabulary)?;
     let serving = read_serving_segment_features(config, names, vocabulary)?;
     let lap = Instant::now();
     let has_truth = table_path(&config.data_dir, &TRUTH_PROPENSITY).is_file()
@@ -659,7 +680,8 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
     let mut timings: BTreeMap<&'static str, f64> = BTreeMap::new();
     let t = Instant::now();
     // The input tables first: a missing one is the first thing to fix.
-    let scanned = features::scan_inputs(&config.data_dir, config.identity_map)?;
+    let scanned = features::scan_inputs(&config.data_dir, config.identity_map, &config.screen)?;
+    let data_quality = scanned.quality();
     let vocabulary = read_vocabulary(&config.data_dir)?;
     let names = vocabulary.customer_feature_names();
     let mut feature_cols = names.clone();
@@ -916,6 +938,7 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
             "validation_rows": valid.rows.len(),
             "test_rows": test.rows.len(),
             "feature_count": feature_cols.len(),
+            "data_quality": &data_quality,
         },
         "temporal": temporal,
         "evaluation": &truth_free,

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use pipeline_core::cli::{CommonArgs, exit_with};
+use pipeline_core::cli::{CommonArgs, QualityArgs, exit_with};
 
 /// polars frees large buffers between steps; glibc's allocator kept them
 /// (RSS 10 GB after reading the 5M inputs, whose peak was 12.6 GB), so the
@@ -18,6 +18,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Args {
     #[command(flatten)]
     common: CommonArgs,
+
+    #[command(flatten)]
+    quality: QualityArgs,
 
     /// Every record is its own customer (no entity_map.parquet needed).
     #[arg(long)]
@@ -110,6 +113,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         max_train_rows: args.max_train_rows,
         experiment: args.experiment,
         tracking_uri: args.tracking_uri,
+        screen: args.quality.screen()?,
         ranker: train::ranker::RankerParams {
             learning_rate: args.learning_rate,
             num_leaves: args.num_leaves,

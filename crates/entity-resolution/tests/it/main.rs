@@ -13,6 +13,7 @@ use polars::prelude::*;
 mod generated;
 mod model_file;
 mod optional;
+mod quality;
 
 const BIN: &str = env!("CARGO_BIN_EXE_entity-resolution");
 

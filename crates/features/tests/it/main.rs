@@ -14,6 +14,8 @@ use pipeline_core::table_io::TableSink;
 use pipeline_core::vocabulary::{VOCABULARY_FILE, Vocabulary};
 use polars::prelude::*;
 
+mod quality;
+
 fn date(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
 }
@@ -355,6 +357,7 @@ fn config(dir: &Path, identity_map: bool) -> Config {
         cutoff: None,
         identity_map,
         limits: VocabularyLimits::default(),
+        screen: Default::default(),
     }
 }
 

@@ -61,6 +61,7 @@ fn config(data: &Path, models: &Path) -> train::Config {
         max_train_rows: 0,
         experiment: "it".to_owned(),
         tracking_uri: None,
+        screen: Default::default(),
         ranker: RankerParams {
             learning_rate: 0.05,
             min_data_in_leaf: 50,
@@ -214,6 +215,7 @@ fn trained() -> &'static Trained {
             cutoff: None,
             identity_map: true,
             limits: Default::default(),
+            screen: Default::default(),
         })
         .unwrap();
         let outcome = train::run(&config(&data, &models)).unwrap();
@@ -403,9 +405,11 @@ fn missing_or_malformed_inputs_are_clear_errors_and_write_nothing() {
     let models = root.path().join("models");
     std::fs::create_dir_all(&data).unwrap();
 
+    // The entity map (here built from customers_raw) is read first: the
+    // events are checked against its record ids.
     let msg = format!("{:#}", train::run(&config(&data, &models)).unwrap_err());
     assert!(
-        msg.contains("transactions.parquet") && msg.contains("not found"),
+        msg.contains("customers_raw.parquet") && msg.contains("not found"),
         "{msg}"
     );
     assert!(entries(&models).is_empty());
@@ -425,6 +429,7 @@ fn missing_or_malformed_inputs_are_clear_errors_and_write_nothing() {
         cutoff: None,
         identity_map: true,
         limits: Default::default(),
+        screen: Default::default(),
     })
     .unwrap();
     // customer_features.parquet of another version: a ranker feature that
@@ -442,6 +447,26 @@ fn missing_or_malformed_inputs_are_clear_errors_and_write_nothing() {
         msg.contains("customer_features.parquet")
             && msg.contains("`offers_click_rate` is missing")
             && msg.contains("rerun the `features` stage"),
+        "{msg}"
+    );
+    assert!(entries(&models).is_empty());
+    std::fs::write(&features_file, &saved).unwrap();
+
+    // A feature column of strings (#14): refused, naming it, not cast.
+    let mut text = read_table(&data, &CUSTOMER_FEATURES).unwrap();
+    let as_text = text
+        .column("recency_days")
+        .unwrap()
+        .cast(&DataType::String)
+        .unwrap();
+    text.with_column(as_text).unwrap();
+    let file = std::fs::File::create(&features_file).unwrap();
+    ParquetWriter::new(file).finish(&mut text).unwrap();
+    let msg = format!("{:#}", train::run(&config(&data, &models)).unwrap_err());
+    assert!(
+        msg.contains("customer_features.parquet")
+            && msg.contains("`recency_days` is str")
+            && msg.contains("expected a number"),
         "{msg}"
     );
     assert!(entries(&models).is_empty());
@@ -797,6 +822,7 @@ fn a_test_window_too_small_to_measure_is_a_clear_error_and_writes_nothing() {
         cutoff: None,
         identity_map: true,
         limits: Default::default(),
+        screen: Default::default(),
     })
     .unwrap();
     let mut c = config(&data, &models);
