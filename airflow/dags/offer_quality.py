@@ -1,7 +1,7 @@
 """Data-quality gates of the offer pipeline.
 
 Each gate reads figures the stages already wrote (``er_report.json``,
-``models/metrics.json``, the Parquet row counts) and raises
+``features_report.json``, ``models/metrics.json``, the Parquet row counts) and raises
 ``QualityGateError`` when one falls on the wrong side of its bar, so the DAG
 run fails there and a bad model never reaches the cache.
 
@@ -127,6 +127,13 @@ MIN_CUSTOMERS_PER_RECORD_SETTING = "min_customers_per_record"
 MIN_CUSTOMERS_PER_RECORD_DEFAULT = 0.7
 MAX_CUSTOMERS_PER_RECORD_SETTING = "max_customers_per_record"
 MAX_CUSTOMERS_PER_RECORD_DEFAULT = 0.99
+# The worst share of an input table's rows the stages rejected by the
+# contract's data-quality rules (``features_report.json`` and
+# ``er_report.json``, ``data_quality``). The stages fail by themselves past
+# their ``--max-reject-share`` (default 0.01); the gate lets an operator
+# hold the pipeline to a stricter bar without changing the stages' flags.
+MAX_INPUT_REJECT_SHARE_SETTING = "max_input_reject_share"
+MAX_INPUT_REJECT_SHARE_DEFAULT = 0.01
 
 
 def lookup(document: Any, key_path: str) -> Any:
@@ -232,9 +239,60 @@ def parquet_rows(path: Path) -> int:
         raise QualityGateError(f"{path}: cannot read the Parquet footer: {err}") from None
 
 
+def reject_shares(data_dir: Path) -> list[tuple[str, str, int, int, str]]:
+    """(file, table, rejected, rows, breakdown) of every screened input
+    table: ``features_report.json`` must exist (the features stage writes
+    it); ``er_report.json`` counts when it screened ``customers_raw``."""
+    found: list[tuple[str, str, int, int, str]] = []
+    reports = [("features_report.json", True), ("er_report.json", False)]
+    for name, required in reports:
+        path = data_dir / name
+        if not required and not path.is_file():
+            continue
+        document = read_json(path)
+        tables = document.get("data_quality") if isinstance(document, dict) else None
+        if tables is None and not required:
+            continue
+        if isinstance(tables, dict):
+            tables = [tables]
+        if not isinstance(tables, list):
+            raise QualityGateError(f"{path}: `data_quality` is missing or not a list of tables")
+        for t in tables:
+            try:
+                rejected, rows = int(t["rejected"]), int(t["rows"])
+                counts = ", ".join(f"{c['rule']} on {c['column']}: {c['rows']}" for c in t.get("counts", []))
+                found.append((name, str(t["table"]), rejected, rows, counts))
+            except (KeyError, TypeError, ValueError) as err:
+                raise QualityGateError(f"{path}: a `data_quality` entry lacks {err}") from None
+    return found
+
+
+def reject_gate(data_dir: Path, bars: Mapping[str, float], log: Callable[[str], None]) -> list[str]:
+    """The input tables' rejected shares against their bar; the failures."""
+    bar = bars.get(MAX_INPUT_REJECT_SHARE_SETTING, MAX_INPUT_REJECT_SHARE_DEFAULT)
+    try:
+        tables = reject_shares(data_dir)
+    except QualityGateError as err:
+        log(f"gate {MAX_INPUT_REJECT_SHARE_SETTING}: FAIL {err}")
+        return [str(err)]
+    failures = []
+    for file, table, rejected, rows, counts in tables:
+        share = rejected / rows if rows else 0.0
+        ok = passes(share, "<=", bar)
+        line = f"{file} `{table}`: {rejected}/{rows} rows rejected = {share:.4f}, bar <= {bar:g}"
+        if counts:
+            line += f" ({counts})"
+        log(f"gate {MAX_INPUT_REJECT_SHARE_SETTING}: {'ok' if ok else 'FAIL'} {line}")
+        if not ok:
+            failures.append(line)
+    return failures
+
+
 def feature_gate(data_dir: Path, bars: Mapping[str, float], log: Callable[[str], None] = print) -> None:
-    """Fails when entity resolution or the features table looks wrong."""
+    """Fails when entity resolution, the inputs' data quality or the
+    features table looks wrong."""
     failures = run_checks(FEATURE_CHECKS, {"data": data_dir}, bars, log)
+    failures += reject_gate(data_dir, bars, log)
     try:
         records = parquet_rows(data_dir / "customers_raw.parquet")
         customers = parquet_rows(data_dir / "customer_features.parquet")
@@ -275,6 +333,7 @@ FEATURE_BARS = bar_names(FEATURE_CHECKS) + [
     MIN_FEATURE_ROWS_SETTING,
     MIN_CUSTOMERS_PER_RECORD_SETTING,
     MAX_CUSTOMERS_PER_RECORD_SETTING,
+    MAX_INPUT_REJECT_SHARE_SETTING,
 ]
 MODEL_BARS = bar_names(MODEL_CHECKS)
 

@@ -88,6 +88,14 @@ class FeatureGate(unittest.TestCase):
         self.dir = Path(tempfile.mkdtemp())
         self.lines: list[str] = []
         write_json(self.dir / "er_report.json", {"quality": {"pairwise_precision": 0.95, "pairwise_recall": 0.9}})
+        self.report(rejected=0)
+
+    def report(self, rejected: int, rows: int = 1000) -> None:
+        counts = [{"rule": "negative", "column": "amount", "action": "reject", "rows": rejected}] if rejected else []
+        write_json(
+            self.dir / "features_report.json",
+            {"data_quality": [{"table": "transactions", "rows": rows, "rejected": rejected, "cleared": 0, "counts": counts}]},
+        )
 
     def test_plausible_resolution_passes(self) -> None:
         write_rows(self.dir / "customers_raw.parquet", 1180)
@@ -111,6 +119,36 @@ class FeatureGate(unittest.TestCase):
         message = str(err.exception)
         self.assertIn("pairwise_precision", message)
         self.assertIn("50 rows", message)
+
+    def test_the_rejected_share_of_an_input_is_gated(self) -> None:
+        write_rows(self.dir / "customers_raw.parquet", 1180)
+        write_rows(self.dir / "customer_features.parquet", 1000)
+        self.report(rejected=8)
+        q.feature_gate(self.dir, {}, self.lines.append)
+        self.assertTrue(any("8/1000 rows rejected = 0.0080" in line for line in self.lines), self.lines)
+        with self.assertRaises(q.QualityGateError) as err:
+            q.feature_gate(self.dir, {"max_input_reject_share": 0.005}, self.lines.append)
+        self.assertIn("`transactions`: 8/1000", str(err.exception))
+        self.assertIn("negative on amount: 8", str(err.exception))
+
+    def test_er_report_counts_are_gated_too(self) -> None:
+        write_rows(self.dir / "customers_raw.parquet", 1180)
+        write_rows(self.dir / "customer_features.parquet", 1000)
+        write_json(
+            self.dir / "er_report.json",
+            {"data_quality": {"table": "customers_raw", "rows": 100, "rejected": 5, "cleared": 0, "counts": []}},
+        )
+        with self.assertRaises(q.QualityGateError) as err:
+            q.feature_gate(self.dir, {}, self.lines.append)
+        self.assertIn("er_report.json `customers_raw`: 5/100", str(err.exception))
+
+    def test_a_missing_features_report_fails_naming_it(self) -> None:
+        (self.dir / "features_report.json").unlink()
+        write_rows(self.dir / "customers_raw.parquet", 1180)
+        write_rows(self.dir / "customer_features.parquet", 1000)
+        with self.assertRaises(q.QualityGateError) as err:
+            q.feature_gate(self.dir, {}, self.lines.append)
+        self.assertIn("features_report.json: missing", str(err.exception))
 
     def test_missing_features_table_fails_naming_it(self) -> None:
         write_rows(self.dir / "customers_raw.parquet", 10)
