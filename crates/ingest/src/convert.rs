@@ -28,16 +28,32 @@ pub enum Rule {
     MissingValue,
     /// A key already taken by an earlier row.
     DuplicateKey,
+    /// The contract's data-quality rules (`pipeline_core::quality`), on
+    /// the converted value: NaN or infinite,
+    NotFinite,
+    /// below zero,
+    Negative,
+    /// a date before 1970 or after today,
+    OutsideCalendar,
+    /// a birth date before 1900 or after today,
+    ImplausibleBirthDate,
+    /// an end date before the row's start date.
+    EndsBeforeStart,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 6] = [
+    pub const ALL: [Rule; 11] = [
         Rule::BadDate,
         Rule::BadNumber,
         Rule::BadFlag,
         Rule::LookupMiss,
         Rule::MissingValue,
         Rule::DuplicateKey,
+        Rule::NotFinite,
+        Rule::Negative,
+        Rule::OutsideCalendar,
+        Rule::ImplausibleBirthDate,
+        Rule::EndsBeforeStart,
     ];
 
     pub fn parse(name: &str) -> Option<Rule> {
@@ -52,6 +68,11 @@ impl Rule {
             Rule::LookupMiss => "lookup_miss",
             Rule::MissingValue => "missing_value",
             Rule::DuplicateKey => "duplicate_key",
+            Rule::NotFinite => "not_finite",
+            Rule::Negative => "negative",
+            Rule::OutsideCalendar => "outside_calendar",
+            Rule::ImplausibleBirthDate => "implausible_birth_date",
+            Rule::EndsBeforeStart => "ends_before_start",
         }
     }
 }

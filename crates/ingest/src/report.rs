@@ -32,6 +32,10 @@ pub struct TableReport {
     pub rows_out: u64,
     /// Largest first.
     pub rejects: Vec<RejectCount>,
+    /// Values of written rows set to null by a contract rule whose action
+    /// is to clear (a birth date in year 1, a NaN offer value), by rule.
+    #[serde(default)]
+    pub cleared: Vec<RejectCount>,
 }
 
 impl TableReport {

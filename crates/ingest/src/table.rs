@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use pipeline_core::quality::{self, Screen};
 use pipeline_core::schema::TableSpec;
 use polars::prelude::*;
 
@@ -64,8 +65,21 @@ pub fn build(plan: &TablePlan, sources: &Sources) -> Result<TableOutcome, Ingest
     };
     let deduplicated = rows_in - filtered_out - distinct.height() as u64;
     let computed = converted(plan, distinct).collect().map_err(compute)?;
-    let (valid, rejects) = split(plan, computed).map_err(compute)?;
+    let (valid, rejects, quality) = split(plan, computed)?;
     let rejects_by_rule = count_rejects(plan, &rejects).map_err(compute)?;
+    let cleared = quality
+        .counts
+        .iter()
+        .filter(|c| c.action == quality::Action::Clear)
+        .filter_map(|c| {
+            Some(RejectCount {
+                rule: Rule::parse(c.rule.as_str())?,
+                column: c.column.clone(),
+                rows: c.rows,
+                example: c.example.clone(),
+            })
+        })
+        .collect();
     let report = TableReport {
         table: plan.name.clone(),
         source: plan.source.clone(),
@@ -75,6 +89,7 @@ pub fn build(plan: &TablePlan, sources: &Sources) -> Result<TableOutcome, Ingest
         rejected: rejects.height() as u64,
         rows_out: valid.height() as u64,
         rejects: rejects_by_rule,
+        cleared,
     };
     Ok(TableOutcome {
         spec: plan.spec,
@@ -273,8 +288,62 @@ fn originals_as_text(plan: &TablePlan) -> Vec<Expr> {
         .collect()
 }
 
-/// Splits the converted rows into the table to write and the rejects.
-fn split(plan: &TablePlan, computed: DataFrame) -> PolarsResult<(DataFrame, DataFrame)> {
+/// The converted rows split into those written and those rejected, with
+/// what the contract's data-quality screen found among the converted rows.
+fn split(
+    plan: &TablePlan,
+    computed: DataFrame,
+) -> Result<(DataFrame, DataFrame, quality::TableQuality), IngestError> {
+    let compute = |source| IngestError::Compute {
+        table: plan.name.clone(),
+        source,
+    };
+    let (valid, mut rejects) = split_converted(plan, computed).map_err(compute)?;
+    // The contract's rules (`pipeline_core::quality`) on the converted
+    // values: the same as every stage downstream applies. The threshold is
+    // ingest's own, on all its rejects together (`lib::run`).
+    let screen = Screen {
+        max_reject_share: 1.0,
+        ..Screen::default()
+    };
+    let named: Vec<Expr> = plan
+        .outputs
+        .iter()
+        .map(|o| col(output_alias(o).as_str()).alias(o.name.as_str()))
+        .chain([col(ROW)])
+        .collect();
+    let path = std::path::PathBuf::from(plan.spec.file);
+    let screened = quality::screen(
+        &path,
+        plan.spec,
+        valid.clone().lazy().select(named),
+        &[],
+        &screen,
+    )?;
+    let kept = screened.table.collect().map_err(compute)?;
+    if let Some(marks) = &screened.report.rejects {
+        let marks = marks
+            .select([ROW, quality::REJECT_RULE, quality::REJECT_COLUMN])
+            .map_err(compute)?;
+        let mut original = originals_as_text(plan);
+        original.extend([col(ROW), col(REJECT_RULE), col(REJECT_COLUMN)]);
+        let on = [col(ROW)];
+        let more = valid
+            .lazy()
+            .join(marks.lazy(), on.clone(), on, JoinArgs::new(JoinType::Inner))
+            .select(original);
+        rejects = concat([rejects.lazy(), more], UnionArgs::default())
+            .and_then(|lf| lf.sort([ROW], SortMultipleOptions::default()).collect())
+            .map_err(compute)?;
+    }
+    let rejects = rejects.drop(ROW).map_err(compute)?;
+    let valid = kept.drop(ROW).map_err(compute)?;
+    Ok((valid, rejects, screened.report.quality))
+}
+
+/// The converted rows split by the mapping's own rules (conversion, nulls,
+/// lookups, duplicate keys); both keep [`ROW`], the rejects as text.
+fn split_converted(plan: &TablePlan, computed: DataFrame) -> PolarsResult<(DataFrame, DataFrame)> {
     let passes = computed.column(RULE)?.str()?.is_null();
     let passed = computed.filter(&passes)?;
     let failed = computed.filter(&!&passes)?;
@@ -308,15 +377,7 @@ fn split(plan: &TablePlan, computed: DataFrame) -> PolarsResult<(DataFrame, Data
         UnionArgs::default(),
     )?
     .sort([ROW], SortMultipleOptions::default())
-    .drop(cols([ROW]))
     .collect()?;
-
-    let outputs: Vec<Expr> = plan
-        .outputs
-        .iter()
-        .map(|o| col(output_alias(o).as_str()).alias(o.name.as_str()))
-        .collect();
-    let valid = valid.lazy().select(outputs).collect()?;
     Ok((valid, rejects))
 }
 

@@ -472,7 +472,15 @@ pub fn screen(
         path: path.to_path_buf(),
         source,
     };
-    let checks = checks_of(spec, extra, screen);
+    // A column the table does not have (an optional one a writer left
+    // out) has nothing to check.
+    let schema = lf.clone().collect_schema().map_err(failed)?;
+    let checks: Vec<(String, Check)> = checks_of(spec, extra, screen)
+        .into_iter()
+        .filter(|(column, check)| {
+            schema.contains(column) && check.start.is_none_or(|s| schema.contains(s))
+        })
+        .collect();
     let mut exprs: Vec<Expr> = Vec::new();
     let mut read: HashSet<&str> = HashSet::new();
     for (i, (column, check)) in checks.iter().enumerate() {
@@ -532,7 +540,6 @@ pub fn screen(
         });
     }
     tracing::warn!(table = spec.name, file = %path.display(), "{}", quality.breakdown());
-    let schema = lf.clone().collect_schema().map_err(failed)?;
     let rejects = if rejected_rows.is_empty() {
         None
     } else {

@@ -272,3 +272,92 @@ transaction_date = "day"
         ]
     );
 }
+
+/// The contract's data-quality rules (`pipeline_core::quality`, the same
+/// every later stage applies) run on the converted values: a negative, NaN
+/// or infinite amount and a date outside the calendar are rejects with
+/// their source text; an impossible birth date is cleared, its row kept.
+#[test]
+fn the_contract_rules_apply_to_the_converted_values() {
+    let case = Case::new();
+    case.text(
+        "tx.csv",
+        "id,hh,amount,day\nT1,1,2.5,20170101\nT2,1,-5,20170101\nT3,2,NaN,20170102\nT4,2,1.0,21000101\nT5,3,inf,20170103\nT6,3,4.0,20170103\n",
+    );
+    case.text(
+        "people.csv",
+        "hh,born\n1,19800505\n2,00010101\n3,99991231\n",
+    );
+    case.mapping(
+        r#"
+[sources]
+tx = "tx.csv"
+people = "people.csv"
+
+[tables.customers_raw]
+source = "people"
+columns = { record_id = "hh", date_of_birth = { column = "born", format = "%Y%m%d" } }
+
+[tables.transactions]
+source = "tx"
+[tables.transactions.columns]
+transaction_id = "id"
+record_id = "hh"
+service_category = { constant = "X" }
+amount = "amount"
+transaction_date = { column = "day", format = "%Y%m%d" }
+"#,
+    );
+    let config = ingest::IngestConfig {
+        max_reject_share: 1.0,
+        ..case.config()
+    };
+    let report = ingest::run(&config).unwrap();
+    let tx = report
+        .tables
+        .iter()
+        .find(|t| t.table == "transactions")
+        .unwrap();
+    assert_eq!((tx.rows_in, tx.rejected, tx.rows_out), (6, 4, 2));
+    let mut by_rule: Vec<(Rule, &str, u64)> = tx
+        .rejects
+        .iter()
+        .map(|r| (r.rule, r.column.as_str(), r.rows))
+        .collect();
+    by_rule.sort();
+    assert_eq!(
+        by_rule,
+        [
+            (Rule::NotFinite, "amount", 2),
+            (Rule::Negative, "amount", 1),
+            (Rule::OutsideCalendar, "transaction_date", 1),
+        ]
+    );
+    let written = case.read("transactions.parquet");
+    assert_eq!(texts(&written, "transaction_id"), some(&["T1", "T6"]));
+    let rejects = case.read("transactions.rejects.parquet");
+    assert_eq!(texts(&rejects, "id"), some(&["T2", "T3", "T4", "T5"]));
+    assert_eq!(
+        texts(&rejects, "day"),
+        some(&["20170101", "20170102", "21000101", "20170103"])
+    );
+    assert_eq!(
+        texts(&rejects, "reject_rule"),
+        some(&["negative", "not_finite", "outside_calendar", "not_finite"])
+    );
+
+    let people = report
+        .tables
+        .iter()
+        .find(|t| t.table == "customers_raw")
+        .unwrap();
+    assert_eq!((people.rejected, people.rows_out), (0, 3));
+    assert_eq!(people.cleared.len(), 1, "{:?}", people.cleared);
+    assert_eq!(
+        (people.cleared[0].rule, people.cleared[0].rows),
+        (Rule::ImplausibleBirthDate, 2)
+    );
+    let raw = case.read("customers_raw.parquet");
+    let born = raw.column("date_of_birth").unwrap();
+    assert_eq!(born.null_count(), 2, "year 1 and 9999 cleared");
+}
