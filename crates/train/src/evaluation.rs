@@ -593,6 +593,7 @@ mod tests {
             day: rows.iter().map(|r| r.2).collect(),
             redeemed: rows.iter().map(|r| f32::from(u8::from(r.3))).collect(),
             unknown_offers: 0,
+            outside_validity: 0,
         }
     }
 

@@ -26,6 +26,10 @@ pub struct Catalogue {
     pub type_slugs: Vec<Option<String>>,
     pub category_slugs: Vec<Option<String>>,
     pub index: HashMap<String, usize>,
+    /// Per offer, the first and last day (epoch days, inclusive) it may be
+    /// sent and recommended (`offers.valid_from` / `valid_to`; `None`: an
+    /// open end), as `serve` filters candidates.
+    pub validity: Vec<(Option<i32>, Option<i32>)>,
 }
 
 impl Catalogue {
@@ -47,6 +51,20 @@ impl Catalogue {
             .column("category")
             .and_then(|c| c.str().cloned())
             .map_err(polars_err(what))?;
+        // Optional columns: absent (a frame built without them) is open.
+        let days = |name: &str| -> Result<Vec<Option<i32>>> {
+            match df.column(name) {
+                Err(_) => Ok(vec![None; df.height()]),
+                Ok(c) => Ok(c
+                    .cast(&DataType::Int32)
+                    .and_then(|c| c.i32().map(|d| d.iter().collect()))
+                    .map_err(polars_err(format!("{what}: column `{name}`")))?),
+            }
+        };
+        let validity = days("valid_from")?
+            .into_iter()
+            .zip(days("valid_to")?)
+            .collect();
         let mut offers = Vec::with_capacity(df.height());
         for i in 0..df.height() {
             offers.push(OfferAttributes {
@@ -56,7 +74,21 @@ impl Catalogue {
                 category: cats.get(i).map(str::to_owned),
             });
         }
-        Ok(Self::new(offers, vocabulary))
+        Ok(Self::new(offers, vocabulary).with_validity(validity))
+    }
+
+    /// The catalogue with each offer's validity (one per offer, in order).
+    pub fn with_validity(mut self, validity: Vec<(Option<i32>, Option<i32>)>) -> Self {
+        if validity.len() == self.offers.len() {
+            self.validity = validity;
+        }
+        self
+    }
+
+    /// Whether offer `o` may be sent on `day`.
+    pub fn valid_on(&self, o: usize, day: i32) -> bool {
+        let (from, to) = self.validity[o];
+        from.is_none_or(|f| day >= f) && to.is_none_or(|t| day <= t)
     }
 
     pub fn new(offers: Vec<OfferAttributes>, vocabulary: &Vocabulary) -> Self {
@@ -78,6 +110,7 @@ impl Catalogue {
                 .enumerate()
                 .map(|(i, id)| (id.clone(), i))
                 .collect(),
+            validity: vec![(None, None); ids.len()],
             ids,
             offers,
         }
@@ -223,6 +256,11 @@ pub struct Sends {
     pub redeemed: Vec<f32>,
     /// Sends whose offer is not in offers.parquet (skipped).
     pub unknown_offers: usize,
+    /// Sends dated outside their offer's validity (skipped: `serve` would
+    /// never have recommended the offer that day, so they teach nothing
+    /// it can use, and a campaign's redemptions are learnt from its own
+    /// window).
+    pub outside_validity: usize,
 }
 
 impl Sends {
@@ -287,6 +325,7 @@ impl Sends {
         let (mut customer, mut offer, mut day, mut redeemed) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut unknown_offers = 0;
+        let mut outside_validity = 0;
         for i in 0..df.height() {
             let (Some(c), Some(o), Some(d)) = (cust.get(i), offer_ids.get(i), days.get(i)) else {
                 continue;
@@ -295,6 +334,10 @@ impl Sends {
                 unknown_offers += 1;
                 continue;
             };
+            if !catalogue.valid_on(oi, d) {
+                outside_validity += 1;
+                continue;
+            }
             keep.push(i as IdxSize);
             customer.push(ci);
             offer.push(oi as u32);
@@ -311,6 +354,7 @@ impl Sends {
             day,
             redeemed,
             unknown_offers,
+            outside_validity,
         })
     }
 

@@ -305,6 +305,12 @@ fn read_inputs(
         entity_map.clone().lazy(),
         &catalogue,
     )?;
+    if sends.outside_validity > 0 {
+        tracing::info!(
+            sends = sends.outside_validity,
+            "sends dated outside their offer's valid_from/valid_to left out of the examples"
+        );
+    }
     if sends.is_empty() {
         return Err(TrainError::NotEnoughData(
             "no offer interaction belongs to a resolved customer with a known offer".into(),
@@ -927,6 +933,7 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
             "offers": inputs.catalogue.len(),
             "interactions": sends.len(),
             "interactions_with_unknown_customer_or_offer": sends.unknown_offers,
+            "interactions_outside_offer_validity": sends.outside_validity,
             "snapshots": snapshots.len(),
             "window_days": config.window_days,
             "first_send": format_epoch_days(first_send),

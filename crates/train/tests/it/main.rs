@@ -837,3 +837,70 @@ fn a_test_window_too_small_to_measure_is_a_clear_error_and_writes_nothing() {
     assert!(entries(&models).is_empty(), "{:?}", entries(&models));
     assert!(!data.join("customer_segments.parquet").exists());
 }
+
+/// #12 item 5: a send dated outside its offer's validity is no training
+/// row (serve would not have recommended the offer that day); the count
+/// is in `metrics.json`.
+#[test]
+fn sends_outside_their_offers_validity_are_not_training_rows() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let models = root.path().join("models");
+    generate(&data, 2000, 8);
+    // The first offer starts on 2026-03-01: its earlier sends fall out.
+    let starts = pipeline_core::calendar::to_epoch_days(
+        chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+    );
+    let mut offers = read_table(&data, &OFFERS).unwrap();
+    let first = offers
+        .column("offer_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .get(0)
+        .unwrap()
+        .to_owned();
+    let from: Vec<Option<i32>> = (0..offers.height())
+        .map(|i| (i == 0).then_some(starts))
+        .collect();
+    offers
+        .with_column(
+            Column::new("valid_from".into(), from)
+                .cast(&DataType::Date)
+                .unwrap(),
+        )
+        .unwrap();
+    ParquetWriter::new(std::fs::File::create(data.join("offers.parquet")).unwrap())
+        .finish(&mut offers)
+        .unwrap();
+    let sends = read_table(&data, &pipeline_core::schema::OFFER_INTERACTIONS).unwrap();
+    let total = sends.height();
+    let early = sends
+        .lazy()
+        .filter(
+            col("offer_id")
+                .eq(lit(first.as_str()))
+                .and(col("sent_date").cast(DataType::Int32).lt(lit(starts))),
+        )
+        .collect()
+        .unwrap()
+        .height();
+    assert!(early > 0, "the generator sent {first} before March");
+
+    features::run(&features::Config {
+        data_dir: data.clone(),
+        csv: false,
+        cutoff: None,
+        identity_map: true,
+        limits: Default::default(),
+        screen: Default::default(),
+    })
+    .unwrap();
+    let outcome = train::run(&config(&data, &models)).unwrap();
+    let m = &outcome.metrics;
+    assert_eq!(
+        number(m, "data.interactions_outside_offer_validity") as usize,
+        early
+    );
+    assert_eq!(number(m, "data.interactions") as usize, total - early);
+}
