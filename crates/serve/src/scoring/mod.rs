@@ -26,11 +26,12 @@ use arc_swap::ArcSwapOption;
 use feature_store::GenerationMeta;
 use pipeline_core::artifacts::{self, ClusterCandidates, FeatureCols, Manifest, Segments};
 use pipeline_core::calendar::{EpochDays, format_epoch_days};
+use pipeline_core::quality::{self, Screen};
 use pipeline_core::ranker_input::{OfferAttributes, RankerLayout};
 use pipeline_core::schema::OFFERS;
 use pipeline_core::table_io::{read_table, table_path};
 use pipeline_core::vocabulary::{Resolved, Terms, VOCABULARY_FILE, Vocabulary};
-use polars::prelude::DataType;
+use polars::prelude::{DataFrame, DataType, IntoLazy};
 
 use crate::error::ModelError;
 use forest::{CompiledForest, ForestError};
@@ -227,7 +228,7 @@ impl LoadedModel {
             });
         }
 
-        let (offers, unseen) = read_offers(data_dir, &vocabulary)?;
+        let (offers, unseen, rejected) = read_offers(data_dir, &vocabulary)?;
         let by_id: HashMap<&str, usize> = offers
             .iter()
             .enumerate()
@@ -243,10 +244,16 @@ impl LoadedModel {
                         .copied()
                         .ok_or_else(|| ModelError::Inconsistent {
                             path: candidates_path.clone(),
-                            message: format!(
-                                "cluster {cluster} names offer `{id}`, which is not in {}",
-                                table_path(data_dir, &OFFERS).display()
-                            ),
+                            message: match rejected.get(id.as_str()) {
+                                Some(rule) => format!(
+                                    "cluster {cluster} names offer `{id}`, which the data-quality rules of {} reject ({rule}; see docs/contract.md)",
+                                    table_path(data_dir, &OFFERS).display()
+                                ),
+                                None => format!(
+                                    "cluster {cluster} names offer `{id}`, which is not in {}",
+                                    table_path(data_dir, &OFFERS).display()
+                                ),
+                            },
                         })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -568,13 +575,59 @@ fn resolve_counted(
     resolved.slug().map(str::to_owned)
 }
 
+/// Per offer id the data-quality rules rejected, the rule and column.
+type RejectedOffers = HashMap<String, String>;
+
+/// `offers.parquet` through the contract's data-quality rules, as `train`
+/// read it: an offer train left out (a repeated id, an end before its
+/// start) is not served either, and a NaN or negative value is unknown.
+/// No threshold here: the stages before refused a table that bad.
+/// Returns the kept rows and, per rejected offer id, the rule it broke.
+fn screened_offers(
+    data_dir: &Path,
+    path: &Path,
+) -> pipeline_core::Result<(DataFrame, RejectedOffers)> {
+    let unreadable = |source| pipeline_core::CoreError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    };
+    let raw = read_table(data_dir, &OFFERS)?;
+    let screen = Screen {
+        max_reject_share: 1.0,
+        ..Screen::default()
+    };
+    let screened = quality::screen(path, &OFFERS, raw.lazy(), &[], &screen)?;
+    let mut rejected = HashMap::new();
+    if let Some(rejects) = &screened.report.rejects {
+        let text = |name: &str| {
+            rejects
+                .column(name)
+                .and_then(|c| c.str().cloned())
+                .map_err(unreadable)
+        };
+        let (ids, rules, columns) = (
+            text("offer_id")?,
+            text(quality::REJECT_RULE)?,
+            text(quality::REJECT_COLUMN)?,
+        );
+        for ((id, rule), column) in ids.iter().zip(rules.iter()).zip(columns.iter()) {
+            if let (Some(id), Some(rule), Some(column)) = (id, rule, column) {
+                rejected
+                    .entry(id.to_owned())
+                    .or_insert_with(|| format!("{rule} on {column}"));
+            }
+        }
+    }
+    Ok((screened.table.collect().map_err(unreadable)?, rejected))
+}
+
 /// Reads `offers.parquet` into the catalogue, in file order, with each
 /// offer's vocabulary slugs; counts the offers whose values the vocabulary
 /// has never seen.
 fn read_offers(
     data_dir: &Path,
     vocabulary: &Vocabulary,
-) -> Result<(Vec<Offer>, UnseenValues), ModelError> {
+) -> Result<(Vec<Offer>, UnseenValues, RejectedOffers), ModelError> {
     let path = table_path(data_dir, &OFFERS);
     // On a thread of its own: the reader may run a lazy polars plan (a
     // datetime or integer column to convert), and polars panics when it
@@ -583,9 +636,9 @@ fn read_offers(
         path: path.clone(),
         message,
     };
-    let df = std::thread::scope(|scope| {
+    let (df, rejected) = std::thread::scope(|scope| {
         scope
-            .spawn(|| read_table(data_dir, &OFFERS))
+            .spawn(|| screened_offers(data_dir, &path))
             .join()
             .map_err(|_| bad("the offers reader panicked".to_owned()))
     })??;
@@ -682,5 +735,5 @@ fn read_offers(
             },
         });
     }
-    Ok((offers, unseen))
+    Ok((offers, unseen, rejected))
 }

@@ -138,8 +138,72 @@ fn a_validity_window_that_ends_before_it_starts_is_refused_at_start_up() {
     let err = TestApp::try_spawn(fixture.embedded_settings())
         .err()
         .expect("a reversed window is refused");
+    // The model names the offer among its candidates, and the offer is
+    // out by the contract's rule: the error says which.
     assert!(
-        err.contains("offers.parquet") && err.contains("valid_from"),
+        err.contains("offers.parquet") && err.contains("ends_before_start on valid_to"),
         "{err}"
     );
+}
+
+/// The offers go through the contract's data-quality rules as train read
+/// them (#14): a repeated id keeps its first row, an offer that ends before
+/// it starts is left out, and the service starts (it refused the whole
+/// catalogue before, although train had trained on the rest).
+#[test]
+fn offers_the_data_quality_rules_reject_are_not_served_and_the_rest_are() {
+    let fixture = default_fixture();
+    set_validity(&fixture, &[]);
+    let path = fixture.data_dir().join("offers.parquet");
+    let mut offers = ParquetReader::new(std::fs::File::open(&path).unwrap())
+        .finish()
+        .unwrap();
+    let n = offers.height();
+    let first = fixture.data.offers[0].offer_id.clone();
+    let mut extra = offers.slice(0, 2);
+    extra
+        .with_column(Column::new("offer_id".into(), [first.as_str(), "OFF-BAD"]))
+        .unwrap();
+    extra
+        .with_column(Column::new("offer_name".into(), ["Copy", "Bad"]))
+        .unwrap();
+    let day = |d: &str| to_epoch_days(parse_date("test", d).unwrap());
+    extra
+        .with_column(
+            Column::new("valid_from".into(), [None, Some(day("2025-06-01"))])
+                .cast(&DataType::Date)
+                .unwrap(),
+        )
+        .unwrap();
+    extra
+        .with_column(
+            Column::new("valid_to".into(), [None, Some(day("2025-01-01"))])
+                .cast(&DataType::Date)
+                .unwrap(),
+        )
+        .unwrap();
+    offers.vstack_mut(&extra).unwrap();
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .finish(&mut offers)
+        .unwrap();
+
+    let app = TestApp::spawn(fixture.embedded_settings());
+    let (status, health) = app.get_json("/");
+    assert_eq!(status, 200, "{health}");
+    assert_eq!(health["model"]["offers"], n);
+    let id = whole_catalogue_customer(&fixture);
+    let (status, body) = app.get_json(&format!("/recommend/{id}?top_k={n}&as_of=2025-03-01"));
+    assert_eq!(status, 200, "{body}");
+    let served = offer_ids(&body);
+    assert_eq!(served.len(), n, "{served:?}");
+    assert!(!served.contains(&"OFF-BAD".to_owned()));
+    let names: Vec<&str> = body["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["offer_id"] == first.as_str())
+        .map(|r| r["offer_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 1);
+    assert_ne!(names[0], "Copy", "the first row of a repeated id is kept");
 }
