@@ -50,15 +50,24 @@ pub fn open_client(url: &str) -> Result<(redis::Client, String, i64), StoreError
     Ok((client, masked, db))
 }
 
-/// Maps a Redis error: connection and timeout failures are transient
-/// ([`StoreError::Unavailable`]), anything else is a refusal.
+/// Maps a Redis error: a cluster's redirection or cluster-down answer is
+/// [`StoreError::ClusterNode`]; connection and timeout failures are
+/// transient ([`StoreError::Unavailable`]); anything else is a refusal.
 pub fn map_redis_error(url: &str, what: &'static str, source: redis::RedisError) -> StoreError {
     let transient = source.is_io_error()
         || source.is_timeout()
         || source.is_connection_dropped()
         || source.is_connection_refusal()
         || source.is_unrecoverable_error();
-    if transient {
+    let cluster = source.is_cluster_error()
+        || source.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::CrossSlot);
+    if cluster {
+        StoreError::ClusterNode {
+            url: url.to_owned(),
+            what,
+            source,
+        }
+    } else if transient {
         StoreError::Unavailable {
             url: url.to_owned(),
             what,

@@ -15,6 +15,19 @@ pub enum StoreError {
         source: redis::RedisError,
     },
 
+    /// The URL names a node of a Redis Cluster: it redirects the keys of
+    /// other nodes (`MOVED`, `ASK`) or says the cluster is down, which a
+    /// client of one standalone server cannot follow.
+    #[error(
+        "redis at {url} is a Redis Cluster node ({what}: {source}); the customer store needs a standalone Redis (a cluster is not supported yet)"
+    )]
+    ClusterNode {
+        url: String,
+        what: &'static str,
+        #[source]
+        source: redis::RedisError,
+    },
+
     /// Redis did not answer within the store's hard deadline.
     #[error("redis at {url} did not answer {what} within {millis} ms")]
     Timeout {
@@ -87,6 +100,9 @@ impl StoreError {
                 "redis holds no customer generation: run load-cache".to_owned()
             }
             StoreError::Command { what, .. } => format!("redis refused {what}"),
+            StoreError::ClusterNode { .. } => {
+                "redis is a Redis Cluster node, which the customer store cannot use".to_owned()
+            }
             StoreError::Locked { .. } => "another load holds the load lock".to_owned(),
             StoreError::Corrupt { key, .. } => format!("a stored value under `{key}` is corrupt"),
             StoreError::InvalidUrl { .. }
@@ -104,6 +120,7 @@ impl StoreError {
             StoreError::Unavailable { .. }
                 | StoreError::Timeout { .. }
                 | StoreError::NoGeneration { .. }
+                | StoreError::ClusterNode { .. }
         )
     }
 }

@@ -161,14 +161,21 @@ pub struct RedisServer {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    extra_args: Vec<String>,
 }
 
 impl RedisServer {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts it with extra arguments, e.g. `["--cluster-enabled", "yes"]`.
+    pub fn start_with(extra_args: &[&str]) -> Self {
         let mut server = Self {
             port: free_port(),
             dir: tempfile::tempdir().unwrap(),
             child: None,
+            extra_args: extra_args.iter().map(|s| (*s).to_owned()).collect(),
         };
         server.restart();
         server
@@ -194,6 +201,7 @@ impl RedisServer {
             ])
             .arg("--dir")
             .arg(self.dir.path())
+            .args(&self.extra_args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -131,3 +131,24 @@ fn a_generation_switch_during_traffic_drops_no_request() {
     let (_, moved) = app.get_json(&format!("/recommend/{}", next.customer_ids[0]));
     assert_eq!(moved["cluster"], next.clusters[0]);
 }
+
+/// #14 item 3: a Redis Cluster node given as a standalone URL (here a
+/// cluster node with no slot served, which answers CLUSTERDOWN; a node of a
+/// working cluster answers MOVED for most keys) makes the store unusable:
+/// 503 with a message that says so, never 500, and no address in the
+/// answer.
+#[test]
+fn a_redis_cluster_node_given_as_a_standalone_url_answers_503_naming_it() {
+    let fixture = default_fixture();
+    let redis = RedisServer::start_with(&["--cluster-enabled", "yes"]);
+    let app = TestApp::spawn(fixture.redis_settings(&redis));
+    let path = format!("/recommend/{}", fixture.data.customer_ids[0]);
+    let (status, body) = app.get_json(&path);
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "store_unavailable");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("Redis Cluster"), "{message}");
+    assert!(!message.contains(&redis.port.to_string()), "{message}");
+    let (status, health) = app.get_json("/");
+    assert_eq!(status, 503, "{health}");
+}
