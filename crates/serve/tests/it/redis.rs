@@ -117,7 +117,11 @@ fn a_generation_switch_during_traffic_drops_no_request() {
     let across = traffic.stop();
     let traffic = Traffic::start(&app, &fixture.data.customer_ids, 2);
     assert!(traffic.wait_for_answers(20), "traffic ran after the switch");
-    let (_, failed) = traffic.stop();
+    let (after, failed) = traffic.stop();
+    eprintln!(
+        "fault figures: generation switch under traffic; {} + {after} requests answered 200, {} + {failed} failed",
+        across.0, across.1
+    );
     assert_eq!(
         (across.1, failed),
         (0, 0),

@@ -116,7 +116,8 @@ fn reload_swaps_a_good_model_during_traffic_and_refuses_broken_ones() {
     assert_eq!(version(&app), "fixture-v2");
 
     assert!(traffic.wait_for_answers(20), "traffic ran");
-    let (_, failed) = traffic.stop();
+    let (ok, failed) = traffic.stop();
+    eprintln!("fault figures: reloads under traffic; {ok} requests answered 200, {failed} failed");
     assert_eq!(failed, 0, "no request failed during reloads");
     let text = app.get("/metrics").text().unwrap();
     assert!(
