@@ -116,21 +116,27 @@ impl SplitMix {
     }
 }
 
-/// The fixture's categories and offer types (made-up names: the service
-/// knows only the vocabulary of its model).
-pub const FIXTURE_CATEGORIES: [&str; 4] = ["Alpha", "Bravo", "Charlie", "Delta"];
-pub const FIXTURE_OFFER_TYPES: [&str; 6] =
-    ["Type A", "Type B", "Type C", "Type D", "Type E", "Type F"];
+/// How many categories and offer types the fixture's data has. Their names
+/// are made up from the counts (`Category 1`, `Type 1`, ...), as
+/// load-cache's synthetic customers do: the service knows only the
+/// vocabulary of its model.
+const CATEGORY_COUNT: usize = 4;
+const OFFER_TYPE_COUNT: usize = 6;
+
+fn made_up_names(prefix: &str, n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("{prefix} {i}")).collect()
+}
 
 /// The vocabulary of the fixture's model: every category and type kept.
 pub fn vocabulary() -> Vocabulary {
-    let terms = |names: &[&str]| {
-        let weights: Vec<(String, f64)> = names.iter().map(|n| ((*n).to_owned(), 1.0)).collect();
-        Terms::from_weights(&weights, &[], names.len())
+    let terms = |names: Vec<String>| {
+        let n = names.len();
+        let weights: Vec<(String, f64)> = names.into_iter().map(|n| (n, 1.0)).collect();
+        Terms::from_weights(&weights, &[], n)
     };
     Vocabulary {
-        categories: terms(&FIXTURE_CATEGORIES),
-        offer_types: terms(&FIXTURE_OFFER_TYPES),
+        categories: terms(made_up_names("Category", CATEGORY_COUNT)),
+        offer_types: terms(made_up_names("Type", OFFER_TYPE_COUNT)),
         outcomes: vec!["received".to_owned(), "redeemed".to_owned()],
         measures: Vec::new(),
     }
@@ -179,18 +185,14 @@ fn customer_row(rng: &mut SplitMix) -> Vec<f64> {
     let monetary = (rng.unit() * 5000.0 * 100.0).round() / 100.0;
     row.push(missing(rng, monetary));
     for _ in 0..2 {
-        let raw: Vec<f64> = (0..FIXTURE_CATEGORIES.len())
-            .map(|_| rng.unit().powi(2))
-            .collect();
+        let raw: Vec<f64> = (0..CATEGORY_COUNT).map(|_| rng.unit().powi(2)).collect();
         let total: f64 = raw.iter().sum::<f64>().max(1e-9);
         row.extend(
             raw.iter()
                 .map(|v| if rng.unit() < 0.2 { 0.0 } else { v / total }),
         );
     }
-    let received: Vec<f64> = (0..FIXTURE_OFFER_TYPES.len())
-        .map(|_| rng.below(6) as f64)
-        .collect();
+    let received: Vec<f64> = (0..OFFER_TYPE_COUNT).map(|_| rng.below(6) as f64).collect();
     let redeemed: Vec<f64> = received.iter().map(|&r| (r * rng.unit()).floor()).collect();
     row.extend(received);
     row.extend(redeemed);
@@ -220,13 +222,16 @@ pub fn write_data(data_dir: &Path, spec: &FixtureSpec) -> anyhow::Result<Fixture
             next_record += 1;
         }
     }
+    let (categories, types) = (
+        made_up_names("Category", CATEGORY_COUNT),
+        made_up_names("Type", OFFER_TYPE_COUNT),
+    );
     let offers: Vec<OfferAttributes> = (0..spec.offers)
         .map(|i| OfferAttributes {
             offer_id: format!("OFF{:03}", i + 1),
-            offer_type: FIXTURE_OFFER_TYPES[i % FIXTURE_OFFER_TYPES.len()].to_owned(),
+            offer_type: types[i % OFFER_TYPE_COUNT].clone(),
             offer_value: [10.0, 15.0, 25.0, 50.0, 5.0][i % 5],
-            category: (i % 4 != 3)
-                .then(|| FIXTURE_CATEGORIES[i % FIXTURE_CATEGORIES.len()].to_owned()),
+            category: (i % 4 != 3).then(|| categories[i % CATEGORY_COUNT].clone()),
         })
         .collect();
     let offer_names: Vec<String> = offers
