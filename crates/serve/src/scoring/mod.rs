@@ -17,7 +17,7 @@ pub mod forest;
 pub mod reference;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arc_swap::ArcSwapOption;
 use feature_store::GenerationMeta;
 use pipeline_core::artifacts::{self, ClusterCandidates, FeatureCols, Manifest, Segments};
-use pipeline_core::calendar::{EpochDays, format_epoch_days};
+use pipeline_core::calendar::EpochDays;
 use pipeline_core::quality::{self, Screen};
 use pipeline_core::ranker_input::{OfferAttributes, RankerLayout};
 use pipeline_core::schema::OFFERS;
@@ -671,7 +671,6 @@ fn read_offers(
     };
     let valid_from = dates("valid_from")?;
     let valid_to = dates("valid_to")?;
-    let mut seen = BTreeMap::new();
     let mut offers = Vec::with_capacity(ids.len());
     let mut unseen = UnseenValues::default();
     let mut logged = std::collections::BTreeSet::new();
@@ -693,19 +692,9 @@ fn read_offers(
             )));
         };
         let name = name.unwrap_or_else(|| offer_id.clone());
+        // A repeated id and an end before the start were left out by the
+        // screen (`screened_offers`).
         let offer_value = value.unwrap_or(f64::NAN);
-        if seen.insert(offer_id.clone(), row).is_some() {
-            return Err(bad(format!("offer_id `{offer_id}` appears twice")));
-        }
-        if let (Some(from), Some(to)) = (validity.from, validity.to)
-            && from > to
-        {
-            return Err(bad(format!(
-                "offer `{offer_id}`: valid_from {} is after valid_to {}",
-                format_epoch_days(from),
-                format_epoch_days(to)
-            )));
-        }
         let type_slug = resolve_counted(
             &vocabulary.offer_types,
             &offer_type,
