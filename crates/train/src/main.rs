@@ -61,6 +61,12 @@ struct Args {
     /// AUC within 0.001 (1M people).
     #[arg(long, default_value_t = 0.1)]
     learning_rate: f64,
+    /// Up to this many training rows (and none sampled away by
+    /// --max-train-rows), the ranker is fitted again on the training and
+    /// validation rows with the trees early stopping chose, so the most
+    /// recent window is learnt from too (0: never).
+    #[arg(long, default_value_t = 100_000)]
+    refit_max_rows: usize,
     #[arg(long, default_value_t = 31)]
     num_leaves: u32,
     #[arg(long, default_value_t = 100)]
@@ -111,6 +117,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         eval_ks: args.eval_ks,
         random_split_rows: args.random_split_rows,
         max_train_rows: args.max_train_rows,
+        refit_max_rows: args.refit_max_rows,
         experiment: args.experiment,
         tracking_uri: args.tracking_uri,
         screen: args.quality.screen()?,

@@ -201,6 +201,10 @@ pub struct CandidateStats {
     /// Offers in no segment's list: `serve` never recommends them.
     pub offers_never_candidate: usize,
     pub never_candidate: Vec<String>,
+    /// Offers given a place because every segment had the same set
+    /// ([`spread_uncovered`]).
+    #[serde(default)]
+    pub placed_for_coverage: usize,
 }
 
 /// Where the pseudo-count of the candidate rates came from.
@@ -242,6 +246,7 @@ impl CandidateStats {
             distinct_sets,
             offers_never_candidate: never_candidate.len(),
             never_candidate,
+            placed_for_coverage: 0,
         }
     }
 }
@@ -354,19 +359,90 @@ pub fn candidates(
                 (m, SmoothingSource::Estimated)
             }),
     };
-    let mut out = ClusterCandidates::new();
-    for c in 0..clusters {
-        let rates: Vec<f64> = (0..offers)
-            .map(|o| smoothed_rate(counts.cell(c * offers + o, &expected), smoothing))
-            .collect();
-        let best = crate::metrics::top_k(&rates, top_n);
-        out.insert(
-            c as u32,
-            best.into_iter().map(|o| offer_ids[o].clone()).collect(),
-        );
-    }
-    let stats = CandidateStats::of(&out, offer_ids, smoothing, source);
+    let rates: Vec<Vec<f64>> = (0..clusters)
+        .map(|c| {
+            (0..offers)
+                .map(|o| smoothed_rate(counts.cell(c * offers + o, &expected), smoothing))
+                .collect()
+        })
+        .collect();
+    let mut lists: Vec<Vec<usize>> = rates
+        .iter()
+        .map(|r| crate::metrics::top_k(r, top_n))
+        .collect();
+    let placed = spread_uncovered(&mut lists, &rates, offers);
+    let out: ClusterCandidates = lists
+        .into_iter()
+        .enumerate()
+        .map(|(c, list)| {
+            let ids = list.into_iter().map(|o| offer_ids[o].clone()).collect();
+            (c as u32, ids)
+        })
+        .collect();
+    let mut stats = CandidateStats::of(&out, offer_ids, smoothing, source);
+    stats.placed_for_coverage = placed;
     (out, stats)
+}
+
+/// The share of a list's places, from its tail, that
+/// [`spread_uncovered`] may give to offers in no list.
+const COVERAGE_SHARE: f64 = 0.25;
+
+/// When every segment's list holds the same set of offers, the segments'
+/// rates did not tell their tastes apart (on Complete Journey's 27
+/// campaigns the Pearson dispersion of the cells is below its degrees of
+/// freedom, so `m` is at its cap and the order is the offers' overall
+/// one), and the offers outside that set would never be served, nor ever
+/// sent, so no later run could learn about them. Then each such offer,
+/// most promising first, takes the last place of one segment's list,
+/// round-robin over the segments (at most [`COVERAGE_SHARE`] of a list),
+/// in the segment where it rates best against the offer it displaces. An
+/// offer is never displaced from its last list. Lists whose sets differ
+/// are left alone: there the data chose. Returns how many offers were
+/// placed.
+fn spread_uncovered(lists: &mut [Vec<usize>], rates: &[Vec<f64>], offers: usize) -> usize {
+    let first: BTreeSet<usize> = match lists.first() {
+        Some(l) => l.iter().copied().collect(),
+        None => return 0,
+    };
+    let same_set = lists
+        .iter()
+        .all(|l| l.iter().copied().collect::<BTreeSet<_>>() == first);
+    if lists.len() < 2 || !same_set {
+        return 0;
+    }
+    let best = |o: usize| rates.iter().map(|r| r[o]).fold(f64::MIN, f64::max);
+    let mut uncovered: Vec<usize> = (0..offers).filter(|o| !first.contains(o)).collect();
+    uncovered.sort_by(|&a, &b| best(b).total_cmp(&best(a)).then(a.cmp(&b)));
+    let mut holders = vec![0usize; offers];
+    lists.iter().flatten().for_each(|&o| holders[o] += 1);
+    let mut given = vec![0usize; lists.len()];
+    let mut placed = 0;
+    for o in uncovered {
+        // Per segment with room left: the place it would give (its last
+        // place not yet given whose offer is held elsewhere too).
+        let choice = lists
+            .iter()
+            .enumerate()
+            .filter(|(c, l)| (given[*c] as f64) < (l.len() as f64 * COVERAGE_SHARE).floor())
+            .filter_map(|(c, l)| {
+                let end = l.len() - given[c];
+                (0..end)
+                    .rev()
+                    .find(|&p| holders[l[p]] > 1)
+                    .map(|p| (c, p, rates[c][o] / rates[c][l[p]].max(f64::MIN_POSITIVE)))
+            })
+            .min_by(|a, b| given[a.0].cmp(&given[b.0]).then(b.2.total_cmp(&a.2)));
+        let Some((c, p, _)) = choice else { break };
+        holders[lists[c][p]] -= 1;
+        holders[o] += 1;
+        // The new offer goes last, after the ones the segment chose.
+        lists[c].remove(p);
+        lists[c].push(o);
+        given[c] += 1;
+        placed += 1;
+    }
+    placed
 }
 
 /// The pseudo-count of the smoothed rates, by empirical Bayes: the
@@ -527,6 +603,46 @@ mod tests {
     }
 
     #[test]
+    fn segments_that_cannot_be_told_apart_share_out_the_offers_left_out() {
+        // Ten segments with the same taste (offer o redeems at 1 + o per
+        // mille x 10 in every segment, 400 sends per cell): the estimate
+        // finds no spread, every segment gets the same 20 of 27 offers, and
+        // the seven left out take one last place each.
+        let ids: Vec<String> = (0..27).map(|o| format!("O{o}")).collect();
+        let mut sends = Vec::new();
+        for c in 0..10u32 {
+            for o in 0..27usize {
+                sends.extend((0..400).map(|i| (c, o, i % 100 < 1 + o)));
+            }
+        }
+        let (lists, stats) = candidates(sends.into_iter(), 10, &ids, None, 20);
+        assert_eq!(stats.smoothing, MAX_SMOOTHING, "{stats:?}");
+        assert_eq!(stats.placed_for_coverage, 7, "{stats:?}");
+        assert_eq!(stats.offers_never_candidate, 0, "{stats:?}");
+        assert_eq!(stats.distinct_sets, 8, "{lists:?}");
+        let common: Vec<String> = (7..27).rev().map(|o| format!("O{o}")).collect();
+        for list in lists.values() {
+            assert_eq!(list.len(), 20);
+            // The head the data chose stays, in its order.
+            assert_eq!(list[..19], common[..19], "{list:?}");
+        }
+        // The most promising of the seven (O6) comes first, into segment 0.
+        assert_eq!(lists[&0][19], "O6");
+        // Room for fewer than the offers left out: one place per list of 4.
+        let ids: Vec<String> = (0..30).map(|o| format!("O{o}")).collect();
+        let sends = (0..2u32)
+            .flat_map(|c| (0..30usize).flat_map(move |o| (0..100).map(move |i| (c, o, i < o))));
+        let (lists, stats) = candidates(sends, 2, &ids, Some(10.0), 4);
+        assert_eq!(stats.placed_for_coverage, 2, "{lists:?}");
+        assert_eq!(stats.offers_never_candidate, 24);
+        // Segment 0 gives O26's place; O26 then has one list left, so
+        // segment 1 gives O27's instead.
+        let names = |v: &[&str]| -> Vec<String> { v.iter().map(|s| s.to_string()).collect() };
+        assert_eq!(lists[&0], names(&["O29", "O28", "O27", "O25"]));
+        assert_eq!(lists[&1], names(&["O29", "O28", "O26", "O24"]));
+    }
+
+    #[test]
     fn the_reported_counts_are_those_of_the_lists() {
         // Unsmoothed (m = 0): segments 0 and 1 rank A, B, C; segment 2
         // ranks C, B, A; nobody ranks D (never redeemed) in their top 2.
@@ -553,6 +669,7 @@ mod tests {
                 distinct_sets: 2,
                 offers_never_candidate: 1,
                 never_candidate: names(&["D"]),
+                placed_for_coverage: 0,
             }
         );
         // The same sets in another order are one set, two lists.

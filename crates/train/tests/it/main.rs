@@ -59,6 +59,7 @@ fn config(data: &Path, models: &Path) -> train::Config {
         eval_ks: train::evaluation::DEFAULT_KS.to_vec(),
         random_split_rows: 50_000,
         max_train_rows: 0,
+        refit_max_rows: 100_000,
         experiment: "it".to_owned(),
         tracking_uri: None,
         screen: Default::default(),
@@ -647,6 +648,45 @@ fn the_ranker_is_fitted_on_a_sample_when_the_rows_exceed_the_cap() {
         number(&capped, "temporal.auc") > 0.6,
         "{}",
         capped["temporal"]
+    );
+    // A sample is not fitted again with the validation rows, nor are more
+    // rows than the bound.
+    assert_eq!(capped["temporal"]["refit_with_validation"], false);
+    c.max_train_rows = 0;
+    c.refit_max_rows = all as usize - 1;
+    let many = train::run(&c).unwrap().metrics;
+    assert_eq!(many["temporal"]["refit_with_validation"], false);
+}
+
+/// Trees in a LightGBM text model.
+fn trees(model_text: &str) -> usize {
+    model_text
+        .lines()
+        .filter(|l| l.starts_with("Tree="))
+        .count()
+}
+
+#[test]
+fn the_ranker_is_fitted_again_with_the_validation_rows() {
+    let t = trained();
+    assert_eq!(t.metrics["temporal"]["refit_with_validation"], true);
+    let models = tempfile::tempdir().unwrap();
+    let mut c = config(&t.data, models.path());
+    c.refit_max_rows = 0;
+    let kept = train::run(&c).unwrap().metrics;
+    assert_eq!(kept["temporal"]["refit_with_validation"], false);
+    // Early stopping chose the same number of trees in both runs, and the
+    // refitted model has exactly that many, fitted on other rows.
+    let rounds = number(&kept, "temporal.best_iteration");
+    assert_eq!(number(&t.metrics, "temporal.best_iteration"), rounds);
+    let refitted = std::fs::read_to_string(t.models.join("ranker.txt")).unwrap();
+    let stopped = std::fs::read_to_string(models.path().join("ranker.txt")).unwrap();
+    assert_eq!(trees(&refitted), rounds as usize);
+    assert_eq!(trees(&stopped), rounds as usize);
+    assert_ne!(refitted, stopped);
+    assert_ne!(
+        number(&t.metrics, "temporal.auc"),
+        number(&kept, "temporal.auc")
     );
 }
 
