@@ -28,6 +28,7 @@ pub mod evaluation;
 pub mod events;
 pub mod examples;
 pub mod metrics;
+pub mod mlflow_model;
 pub mod ranker;
 pub mod segments;
 pub mod shrinkage;
@@ -1127,11 +1128,11 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
     record_run(
         &mut tracked,
         config,
-        &flat,
         &metrics_json,
         &written,
         &artifact_files,
         &format_epoch_days(inputs.last_event_day),
+        (&feature_cols, &test.matrix.x),
     )?;
     tracked
         .finish(tracking::RunStatus::Finished)
@@ -1267,15 +1268,17 @@ fn config_params(config: &Config) -> Vec<(String, String)> {
 }
 
 /// Logs the data sizes and cut-offs, every figure of `metrics.json`, the
-/// artifacts, and registers the ranker as a new model version.
+/// artifacts with the files that make them an MLflow model
+/// ([`mlflow_model`], its input example the first of `example_rows`), and
+/// registers the ranker as a new model version.
 fn record_run(
     run: &mut tracking::Run,
     config: &Config,
-    flat: &BTreeMap<String, f64>,
     metrics: &Value,
     model_version: &str,
     files: &[PathBuf],
     data_cutoff: &str,
+    (feature_cols, example_rows): (&[String], &[f64]),
 ) -> anyhow::Result<()> {
     let data = &metrics["data"];
     let text = |v: &Value| match v {
@@ -1307,9 +1310,19 @@ fn record_run(
     ));
     run.log_params(&params)
         .context("logging the data parameters")?;
-    let values: Vec<(String, f64)> = flat.iter().map(|(k, v)| (k.clone(), *v)).collect();
+    let values: Vec<(String, f64)> = flatten_metrics(metrics).into_iter().collect();
     run.log_metrics(&values, 0).context("logging the metrics")?;
-    for file in files {
+    // The MLflow model files are artifacts only: staged in a temporary
+    // folder, never in the model directory (whose manifest lists its files).
+    let staging = tempfile::tempdir().context("creating a folder for the MLflow model files")?;
+    let mlflow_files = mlflow_model::write(
+        staging.path(),
+        feature_cols,
+        example_rows,
+        RANKER_FILE,
+        run.run_id(),
+    )?;
+    for file in files.iter().chain(&mlflow_files) {
         run.log_artifact(file, "model")
             .with_context(|| format!("logging artifact {}", file.display()))?;
     }

@@ -612,9 +612,62 @@ fn a_run_is_tracked_on_a_real_mlflow_server() {
         "model/metrics.json",
         "model/manifest.json",
         "model/cluster_candidates.json",
+        "model/MLmodel",
+        "model/input_example.json",
     ] {
         assert!(names.iter().any(|n| n == f), "{f} not in {names:?}");
     }
+
+    // The registered version loads with MLflow's own loaders and predicts,
+    // on its input example, what the ranker predicts.
+    let version = latest["version"].as_str().unwrap();
+    let script = format!(
+        "import json, mlflow, numpy as np, pandas as pd\n\
+         mlflow.set_tracking_uri(r'{uri}')\n\
+         uri = 'models:/{name}/{version}'\n\
+         m = mlflow.pyfunc.load_model(uri)\n\
+         booster = mlflow.lightgbm.load_model(uri)\n\
+         cols = [c['name'] for c in json.loads(m.metadata.to_dict()['signature']['inputs'])]\n\
+         ex = m.input_example\n\
+         assert list(ex.columns) == cols, 'example columns differ from the signature'\n\
+         p = m.predict(ex)\n\
+         assert np.allclose(p, booster.predict(ex.to_numpy())), 'the flavours differ'\n\
+         rows = ex.to_numpy(dtype=float)\n\
+         print(json.dumps({{'cols': cols, 'x': [None if np.isnan(v) else v for v in rows.ravel()], 'pred': [float(v) for v in p]}}))\n",
+        uri = server.uri,
+        name = train::REGISTERED_MODEL,
+    );
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "mlflow.pyfunc failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let loaded: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cols: Vec<String> = serde_json::from_value(loaded["cols"].clone()).unwrap();
+    let feature_cols: Vec<String> = serde_json::from_str(
+        &std::fs::read_to_string(models.path().join("feature_cols.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cols, feature_cols);
+    let x: Vec<f64> = loaded["x"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap_or(f64::NAN))
+        .collect();
+    let theirs: Vec<f64> = serde_json::from_value(loaded["pred"].clone()).unwrap();
+    assert_eq!(theirs.len(), train::mlflow_model::EXAMPLE_ROWS);
+    let text = std::fs::read_to_string(models.path().join("ranker.txt")).unwrap();
+    let ours = Ranker::from_text(&text, &feature_cols)
+        .unwrap()
+        .predict(&x, 1)
+        .unwrap();
+    assert_same_predictions(&ours, &theirs);
 }
 
 #[test]
