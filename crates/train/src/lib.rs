@@ -478,17 +478,13 @@ fn random_split_figures(
 /// number of trees early stopping chose on the validation rows.
 ///
 /// The validation window is the most recent one before the test window,
-/// and with little data it holds much of what there is to learn from: on
-/// Complete Journey its 1,507 sends (240 redemptions) are a quarter of the
-/// rows and the only ones of the campaigns that run on into the test
-/// window. Leaving it out of the fit cost the ranker its lead over a plain
-/// LightGBM fitted on every past window (`scripts/bench_realdata.sh`).
-/// Done only up to `--refit-max-rows` training rows (100,000 by default):
-/// there a second fit costs seconds and one window more is a real share of
-/// the data. Beyond it the window adds little and the fit doubles: at 100k
-/// generated people (335,555 training rows, 36,263 validation rows) the
-/// refit moved the test AUC from 0.7145 to 0.7142 and doubled the fit
-/// (4.3 s to 8.5 s).
+/// and with little data it holds much of what there is to learn from (on
+/// Complete Journey a quarter of the sends, and the only ones of the
+/// campaigns that run on into the test window). Done only up to
+/// `--refit-max-rows` training rows: there a second fit costs seconds and
+/// one window more is a real share of the data; beyond it the window adds
+/// little and the fit time doubles. The measurements are in the crate
+/// README.
 fn refit_with_validation(
     fit: &Matrix,
     valid: &Matrix,

@@ -604,8 +604,8 @@ mod tests {
 
     #[test]
     fn segments_that_cannot_be_told_apart_share_out_the_offers_left_out() {
-        // Ten segments with the same taste (offer o redeems at 1 + o per
-        // mille x 10 in every segment, 400 sends per cell): the estimate
+        // Ten segments with the same taste (offer o redeems (1 + o)% of
+        // its sends in every segment, 400 sends per cell): the estimate
         // finds no spread, every segment gets the same 20 of 27 offers, and
         // the seven left out take one last place each.
         let ids: Vec<String> = (0..27).map(|o| format!("O{o}")).collect();
