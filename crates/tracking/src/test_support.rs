@@ -43,6 +43,14 @@ impl MlflowServer {
     /// Starts the server from the venv of `scripts/setup.sh` (or
     /// `OFFERS_PYVENV`) and waits until `/health` answers.
     pub fn start() -> Self {
+        Self::start_serving_artifacts(true)
+    }
+
+    /// Starts the server; with `serve_artifacts` false it does not proxy
+    /// artifacts (`--no-serve-artifacts`), and a run's artifact URI is a
+    /// folder on the server's disk (`--default-artifact-root`), which a
+    /// REST client cannot write.
+    pub fn start_serving_artifacts(serve_artifacts: bool) -> Self {
         let mlflow = venv_dir().join("bin/mlflow");
         assert!(
             mlflow.is_file(),
@@ -61,8 +69,17 @@ impl MlflowServer {
                 "sqlite:///{}",
                 dir.path().join("mlflow.db").display()
             ))
-            .arg("--artifacts-destination")
+            .arg(if serve_artifacts {
+                "--artifacts-destination"
+            } else {
+                "--default-artifact-root"
+            })
             .arg(dir.path().join("artifacts"))
+            .arg(if serve_artifacts {
+                "--serve-artifacts"
+            } else {
+                "--no-serve-artifacts"
+            })
             .args([
                 "--host",
                 "127.0.0.1",

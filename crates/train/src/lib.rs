@@ -113,6 +113,9 @@ pub struct Config {
     pub screen: pipeline_core::quality::Screen,
 }
 
+/// The run's parameters, logged as its first artifact.
+pub const TRAIN_PARAMS_FILE: &str = "train_params.json";
+
 /// The registered model name of the ranker.
 pub const REGISTERED_MODEL: &str = "offers-ranker";
 
@@ -782,9 +785,24 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
             ],
         )
         .context("starting the tracked run")?;
+    let params = config_params(config);
     tracked
-        .log_params(&config_params(config))
+        .log_params(&params)
         .context("logging the run's parameters")?;
+    // The parameters also go in as the run's first artifact, so that an
+    // artifact store this client cannot write fails here, not after the
+    // training.
+    let staging = tempfile::tempdir().context("creating a folder for the run's first artifact")?;
+    let params_file = staging.path().join(TRAIN_PARAMS_FILE);
+    let params_json: BTreeMap<&str, &str> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    std::fs::write(&params_file, serde_json::to_string_pretty(&params_json)?)
+        .with_context(|| format!("writing {}", params_file.display()))?;
+    tracked
+        .log_artifact(&params_file, "")
+        .context("checking, before training, that the run's artifacts can be written")?;
 
     // Examples: earlier windows train, the next validates, the last tests.
     // Only the training rows the ranker is fitted on and the rows of the

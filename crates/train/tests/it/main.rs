@@ -687,6 +687,23 @@ fn a_tracking_server_that_is_down_fails_before_training() {
 }
 
 #[test]
+fn an_artifact_store_the_client_cannot_write_fails_before_training() {
+    // Without the artifact proxy a run's artifacts live in a folder on the
+    // server's side, which no REST client can write.
+    let t = trained();
+    let server = tracking::test_support::MlflowServer::start_serving_artifacts(false);
+    let models = tempfile::tempdir().unwrap();
+    let mut c = config(&t.data, models.path());
+    c.tracking_uri = Some(server.uri.clone());
+    let msg = format!("{:#}", train::run(&c).unwrap_err());
+    assert!(msg.contains("before training"), "{msg}");
+    assert!(msg.contains("--serve-artifacts"), "{msg}");
+    // The model files are written after the fit: none is there.
+    assert!(!models.path().join("ranker.txt").exists());
+    assert!(!models.path().join("metrics.json").exists());
+}
+
+#[test]
 fn the_ranker_is_fitted_on_a_sample_when_the_rows_exceed_the_cap() {
     let t = trained();
     let all = number(&t.metrics, "data.train_rows");
