@@ -73,6 +73,21 @@ fn config(data: &Path, models: &Path) -> train::Config {
     }
 }
 
+/// Runs `script` with the venv's Python and returns its standard output.
+fn run_python(script: &str) -> Vec<u8> {
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// Predictions of `ranker.txt` on `x` by Python's `lightgbm`.
 fn python_predict(model: &Path, x: &[f64], width: usize, dir: &Path) -> Vec<f64> {
     let input = dir.join("x.f64");
@@ -91,16 +106,7 @@ fn python_predict(model: &Path, x: &[f64], width: usize, dir: &Path) -> Vec<f64>
         input.display(),
         output.display()
     );
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_python(&script);
     std::fs::read(&output)
         .unwrap()
         .chunks(8)
@@ -637,17 +643,7 @@ fn a_run_is_tracked_on_a_real_mlflow_server() {
         uri = server.uri,
         name = train::REGISTERED_MODEL,
     );
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "mlflow.pyfunc failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let loaded: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let loaded: Value = serde_json::from_slice(&run_python(&script)).unwrap();
     let cols: Vec<String> = serde_json::from_value(loaded["cols"].clone()).unwrap();
     let feature_cols: Vec<String> = serde_json::from_str(
         &std::fs::read_to_string(models.path().join("feature_cols.json")).unwrap(),
