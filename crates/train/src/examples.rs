@@ -483,8 +483,7 @@ pub fn build_examples(
 
 /// Appends `b` to `a`.
 pub fn concat(mut a: ExampleSet, b: ExampleSet) -> ExampleSet {
-    a.matrix.x.extend(b.matrix.x);
-    a.matrix.labels.extend(b.matrix.labels);
+    a.matrix.extend_from(&b.matrix);
     a.rows.extend(b.rows);
     a
 }

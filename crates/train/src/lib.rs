@@ -493,21 +493,12 @@ fn refit_with_validation(
     valid: &Matrix,
     feature_cols: &[String],
     params: &RankerParams,
-    stopped: Ranker,
+    rounds: usize,
 ) -> Result<Ranker> {
-    let rounds = stopped.best_iteration.max(1);
-    drop(stopped);
-    let mut all = Matrix {
-        x: Vec::with_capacity(fit.x.len() + valid.x.len()),
-        labels: Vec::with_capacity(fit.rows() + valid.rows()),
-        width: fit.width,
-    };
-    for m in [fit, valid] {
-        all.x.extend_from_slice(&m.x);
-        all.labels.extend_from_slice(&m.labels);
-    }
+    let mut all = fit.clone();
+    all.extend_from(valid);
     let params = RankerParams {
-        max_rounds: u32::try_from(rounds).unwrap_or(u32::MAX),
+        max_rounds: u32::try_from(rounds.max(1)).unwrap_or(u32::MAX),
         ..params.clone()
     };
     let model = Ranker::train(&all, None, feature_cols, &params)?;
@@ -900,7 +891,7 @@ pub fn run(config: &Config) -> anyhow::Result<TrainOutcome> {
             &valid.matrix,
             &feature_cols,
             &config.ranker,
-            model,
+            model.best_iteration,
         )?
     } else {
         model

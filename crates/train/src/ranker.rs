@@ -86,6 +86,12 @@ impl Matrix {
     pub fn rows(&self) -> usize {
         self.labels.len()
     }
+
+    /// Appends the rows of `other` (of the same width).
+    pub fn extend_from(&mut self, other: &Matrix) {
+        self.x.extend_from_slice(&other.x);
+        self.labels.extend_from_slice(&other.labels);
+    }
 }
 
 /// The fitted ranker.

@@ -225,6 +225,7 @@ impl CandidateStats {
         offer_ids: &[String],
         smoothing: f64,
         smoothing_source: SmoothingSource,
+        placed_for_coverage: usize,
     ) -> Self {
         let distinct_lists = lists.values().collect::<BTreeSet<_>>().len();
         let distinct_sets = lists
@@ -246,7 +247,7 @@ impl CandidateStats {
             distinct_sets,
             offers_never_candidate: never_candidate.len(),
             never_candidate,
-            placed_for_coverage: 0,
+            placed_for_coverage,
         }
     }
 }
@@ -379,8 +380,7 @@ pub fn candidates(
             (c as u32, ids)
         })
         .collect();
-    let mut stats = CandidateStats::of(&out, offer_ids, smoothing, source);
-    stats.placed_for_coverage = placed;
+    let stats = CandidateStats::of(&out, offer_ids, smoothing, source, placed);
     (out, stats)
 }
 

@@ -726,10 +726,10 @@ fn the_ranker_is_fitted_on_a_sample_when_the_rows_exceed_the_cap() {
 
 /// Trees in a LightGBM text model.
 fn trees(model_text: &str) -> usize {
-    model_text
-        .lines()
-        .filter(|l| l.starts_with("Tree="))
-        .count()
+    lightgbm_text::ModelText::parse(model_text)
+        .unwrap()
+        .trees()
+        .len()
 }
 
 #[test]
